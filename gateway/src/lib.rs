@@ -1,0 +1,8 @@
+//! Bridgehead: an open SIP/RTP gateway between a telecom operator's network
+//! and Microsoft Teams Phone System.
+//!
+//! The crate is a sans-IO core (protocol logic fed with bytes, time and a
+//! seeded RNG) plus thin I/O shells; see ARCHITECTURE.md at the repository
+//! root for the layers and who may call whom.
+
+pub mod sip;

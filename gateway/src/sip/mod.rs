@@ -1,0 +1,5 @@
+//! SIP: the message layer and the tools around it. Transport,
+//! transaction and dialog layers come on top (see ARCHITECTURE.md).
+
+pub mod inspect;
+pub mod msg;

@@ -1,0 +1,264 @@
+//! Typed accessors on [`Message`]: each parses the header's value on
+//! demand and reports a fault as a [`ParseError`] naming the header and
+//! the byte offset of the value. Absent optional headers are `Ok(None)`;
+//! absent mandatory ones (`Call-ID`, `CSeq`, `From`, `To`, `Via`) are
+//! `ErrorKind::Missing`.
+
+use super::addr::NameAddr;
+use super::error::{ErrorKind, ParseError};
+use super::header::HeaderName;
+use super::message::{Header, Message};
+use super::method::Method;
+use super::typed::{self, CSeq, MediaType, RAck, Reason, Replaces, SessionExpires, Via};
+
+/// One Contact value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact<'a> {
+    /// `Contact: *` (REGISTER with Expires: 0 only).
+    Star,
+    Addr(NameAddr<'a>),
+}
+
+impl<'a> Contact<'a> {
+    /// The `expires` parameter of an address.
+    pub fn expires(&self) -> Option<u64> {
+        match self {
+            Contact::Star => None,
+            Contact::Addr(a) => a.params.get("expires").flatten().and_then(|e| e.parse().ok()),
+        }
+    }
+}
+
+/// What identifies a transaction (RFC 3261 17.2.3, with the RFC 2543
+/// fallback when the branch lacks the magic cookie).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionKey<'a> {
+    pub branch: &'a str,
+    pub sent_by_host: &'a str,
+    pub sent_by_port: Option<u16>,
+    /// CSeq method (ACK and CANCEL are matched against INVITE by the caller).
+    pub method: Method,
+    pub method_str: &'a str,
+    /// Whether `branch` carries the RFC 3261 magic cookie; if not, the
+    /// caller must match on the legacy fields too.
+    pub rfc3261: bool,
+    pub call_id: &'a str,
+    pub cseq: u32,
+}
+
+fn err(h: &Header<'_>, kind: ErrorKind) -> ParseError {
+    ParseError::in_header(kind, h.offset, h.canonical_name())
+}
+
+fn value_err(h: &Header<'_>, why: &'static str) -> ParseError {
+    err(h, ErrorKind::Value(why))
+}
+
+fn missing(name: HeaderName) -> ParseError {
+    ParseError::in_header(ErrorKind::Missing, 0, name.canonical())
+}
+
+impl Message {
+    /// The single line of a single-valued header; a second line is an error.
+    pub fn single(&self, name: HeaderName) -> Result<Option<Header<'_>>, ParseError> {
+        let mut it = self.headers_named(name);
+        let first = it.next();
+        if let Some(second) = it.next() {
+            return Err(err(&second, ErrorKind::Duplicate));
+        }
+        Ok(first)
+    }
+
+    fn required(&self, name: HeaderName) -> Result<Header<'_>, ParseError> {
+        self.single(name)?.ok_or_else(|| missing(name))
+    }
+
+    pub fn call_id(&self) -> Result<&str, ParseError> {
+        let h = self.required(HeaderName::CallId)?;
+        typed::call_id(h.value).map_err(|w| value_err(&h, w))
+    }
+
+    pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
+        let h = self.required(HeaderName::CSeq)?;
+        CSeq::parse(h.value).map_err(|w| value_err(&h, w))
+    }
+
+    pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
+        let h = self.required(HeaderName::From)?;
+        NameAddr::parse(h.value).map_err(|w| value_err(&h, w))
+    }
+
+    pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
+        let h = self.required(HeaderName::To)?;
+        NameAddr::parse(h.value).map_err(|w| value_err(&h, w))
+    }
+
+    /// Every Via value, top first, across lines and commas.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
+        self.list_values(HeaderName::Via)
+            .map(|(h, v, off)| Via::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name())))
+    }
+
+    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        self.vias().next().unwrap_or_else(|| Err(missing(HeaderName::Via)))
+    }
+
+    pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
+        match self.single(HeaderName::MaxForwards)? {
+            Some(h) => typed::max_forwards(h.value).map(Some).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
+    /// Contact values across lines and commas.
+    pub fn contacts(&self) -> impl Iterator<Item = Result<Contact<'_>, ParseError>> + '_ {
+        self.list_values(HeaderName::Contact).map(|(h, v, off)| {
+            if v == "*" {
+                return Ok(Contact::Star);
+            }
+            NameAddr::parse(v)
+                .map(Contact::Addr)
+                .map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
+        })
+    }
+
+    /// Name-addr values of a list header (Route, Record-Route,
+    /// P-Asserted-Identity, History-Info, Diversion ...).
+    pub fn addresses(&self, name: HeaderName) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.list_values(name)
+            .map(|(h, v, off)| NameAddr::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name())))
+    }
+
+    pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.addresses(HeaderName::Route)
+    }
+
+    pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.addresses(HeaderName::RecordRoute)
+    }
+
+    pub fn p_asserted_identities(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.addresses(HeaderName::PAssertedIdentity)
+    }
+
+    pub fn history_info(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.addresses(HeaderName::HistoryInfo)
+    }
+
+    pub fn diversions(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.addresses(HeaderName::Diversion)
+    }
+
+    /// Option tags of Require, Supported, Proxy-Require or Unsupported,
+    /// each bounded by the default limits (32 B a tag).
+    pub fn option_tags(&self, name: HeaderName) -> impl Iterator<Item = Result<&str, ParseError>> + '_ {
+        let max = super::limits::Limits::default().max_option_tag;
+        self.list_values(name).map(move |(h, v, off)| {
+            typed::option_tag(v, max).map_err(|w| {
+                let kind = if w == "option tag too long" { ErrorKind::OptionTagTooLong(max) } else { ErrorKind::Value(w) };
+                ParseError::in_header(kind, off, h.canonical_name())
+            })
+        })
+    }
+
+    /// Whether `Supported` (or `k`) lists `tag`.
+    pub fn supports(&self, tag: &str) -> bool {
+        self.option_tags(HeaderName::Supported).any(|t| t.is_ok_and(|t| t.eq_ignore_ascii_case(tag)))
+    }
+
+    /// Whether `Require` lists `tag`.
+    pub fn requires(&self, tag: &str) -> bool {
+        self.option_tags(HeaderName::Require).any(|t| t.is_ok_and(|t| t.eq_ignore_ascii_case(tag)))
+    }
+
+    /// Methods listed in Allow.
+    pub fn allow(&self) -> impl Iterator<Item = &str> + '_ {
+        self.list_values(HeaderName::Allow).map(|(_, v, _)| v)
+    }
+
+    pub fn rseq(&self) -> Result<Option<u32>, ParseError> {
+        match self.single(HeaderName::RSeq)? {
+            Some(h) => typed::parse_int(h.value, u64::from(u32::MAX)).map(|v| Some(v as u32)).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn rack(&self) -> Result<Option<RAck<'_>>, ParseError> {
+        match self.single(HeaderName::RAck)? {
+            Some(h) => RAck::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn session_expires(&self) -> Result<Option<SessionExpires<'_>>, ParseError> {
+        match self.single(HeaderName::SessionExpires)? {
+            Some(h) => SessionExpires::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
+    /// Privacy values (`id`, `header`, `none` ...).
+    pub fn privacy(&self) -> impl Iterator<Item = &str> + '_ {
+        self.headers_named(HeaderName::Privacy).flat_map(|h| typed::privacy_values(h.value))
+    }
+
+    pub fn refer_to(&self) -> Result<Option<NameAddr<'_>>, ParseError> {
+        self.single_addr(HeaderName::ReferTo)
+    }
+
+    pub fn referred_by(&self) -> Result<Option<NameAddr<'_>>, ParseError> {
+        self.single_addr(HeaderName::ReferredBy)
+    }
+
+    fn single_addr(&self, name: HeaderName) -> Result<Option<NameAddr<'_>>, ParseError> {
+        match self.single(name)? {
+            Some(h) => NameAddr::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn replaces(&self) -> Result<Option<Replaces<'_>>, ParseError> {
+        match self.single(HeaderName::Replaces)? {
+            Some(h) => Replaces::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn reasons(&self) -> impl Iterator<Item = Result<Reason<'_>, ParseError>> + '_ {
+        self.list_values(HeaderName::Reason)
+            .map(|(h, v, off)| Reason::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name())))
+    }
+
+    pub fn content_type(&self) -> Result<Option<MediaType<'_>>, ParseError> {
+        match self.single(HeaderName::ContentType)? {
+            Some(h) => MediaType::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
+    /// Expires header value.
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        match self.single(HeaderName::Expires)? {
+            Some(h) => typed::parse_int(h.value, u64::from(u32::MAX)).map(|v| Some(v as u32)).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
+    /// The transaction key: top Via branch and sent-by, CSeq, Call-ID.
+    pub fn transaction_key(&self) -> Result<TransactionKey<'_>, ParseError> {
+        let via = self.top_via()?;
+        let cseq = self.cseq()?;
+        let call_id = self.call_id()?;
+        let branch = via.branch().unwrap_or("");
+        Ok(TransactionKey {
+            branch,
+            sent_by_host: via.host_str,
+            sent_by_port: via.port,
+            method: cseq.method,
+            method_str: cseq.method_str,
+            rfc3261: branch.starts_with("z9hG4bK") && branch.len() > 7,
+            call_id,
+            cseq: cseq.seq,
+        })
+    }
+}
