@@ -91,7 +91,7 @@ pub fn load(table: &Path) -> Result<Suite, SuiteError> {
         if c.response != 0 && !(100..=699).contains(&c.response) {
             return Err(bad("response must be 0 or a status code"));
         }
-        if (c.verdict == Verdict::Invalid) != !c.fault.is_empty() {
+        if (c.verdict == Verdict::Invalid) == c.fault.is_empty() {
             return Err(bad("fault is required for invalid cases and only for them"));
         }
         if c.verdict == Verdict::Reject && c.response == 0 {

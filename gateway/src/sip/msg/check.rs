@@ -67,7 +67,7 @@ fn check_header(msg: &Message, h: &Header<'_>, limits: &Limits) -> Result<(), Pa
                 return Ok(());
             }
             let a = NameAddr::parse(e).map_err(val)?;
-            if a.uri.raw.len() > limits.max_uri {
+            if a.uri.raw.len() > limits.max_uri || a.uri.user.is_some_and(|u| u.len() > limits.max_uri) {
                 return Err(ErrorKind::UriTooLong(limits.max_uri));
             }
             if let Some(x) = a.params.get("expires") {

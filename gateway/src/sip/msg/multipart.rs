@@ -83,10 +83,18 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, ErrorK
     }
 }
 
-/// Write a multipart body: each part as (Content-Type, extra header lines, content).
-pub fn build(boundary: &str, parts: &[(&str, &[(&str, &str)], &[u8])]) -> Vec<u8> {
+/// A part to write: its Content-Type, extra MIME header lines, and content.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPart<'a> {
+    pub content_type: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+/// Write a multipart body from parts, closed by the final delimiter.
+pub fn build(boundary: &str, parts: &[NewPart<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (ct, extra, body) in parts {
+    for NewPart { content_type: ct, headers: extra, body } in parts {
         out.extend_from_slice(b"--");
         out.extend_from_slice(boundary.as_bytes());
         out.extend_from_slice(b"\r\nContent-Type: ");
@@ -116,7 +124,13 @@ mod tests {
     fn sdp_and_pidf_round_trip() {
         let sdp: &[u8] = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n";
         let pidf: &[u8] = b"<?xml version=\"1.0\"?>\r\n<presence/>";
-        let body = build("b1", &[("application/sdp", &[], sdp), ("application/pidf+xml", &[("Content-ID", "<loc@x>")], pidf)]);
+        let body = build(
+            "b1",
+            &[
+                NewPart { content_type: "application/sdp", headers: &[], body: sdp },
+                NewPart { content_type: "application/pidf+xml", headers: &[("Content-ID", "<loc@x>")], body: pidf },
+            ],
+        );
         let p = parts(&body, "b1").unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].content_type(), "application/sdp");

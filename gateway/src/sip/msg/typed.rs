@@ -108,7 +108,7 @@ impl<'a> CSeq<'a> {
     pub fn parse(s: &'a str) -> Result<CSeq<'a>, &'static str> {
         let s = trim_str(s);
         let sp = s.find(|c: char| c.is_ascii() && is_lws(c as u8)).ok_or("missing method")?;
-        let seq = parse_u64(s[..sp].as_bytes()).ok_or("malformed sequence number")?;
+        let seq = parse_u64(&s.as_bytes()[..sp]).ok_or("malformed sequence number")?;
         let seq = u32::try_from(seq).map_err(|_| "sequence number above 2**32-1")?;
         let m = trim_str(&s[sp..]);
         if !is_token_str(m.as_bytes()) {

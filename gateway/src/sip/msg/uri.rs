@@ -175,9 +175,6 @@ impl<'a> Uri<'a> {
             if ui.is_empty() {
                 return Err("empty userinfo");
             }
-            if ui.len() > 256 {
-                return Err("userinfo longer than 256 bytes");
-            }
             match ui.find(':') {
                 Some(c) => {
                     self.user = Some(&ui[..c]);

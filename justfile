@@ -1,0 +1,24 @@
+# Bridgehead's jobs. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Run every certification suite; writes reports/ (certification.md, .html, junit.xml).
+certify seed="1":
+    cargo run --quiet --release -p sim --bin certify -- --seed {{seed}} --scenarios scenarios --reports reports
+
+# The whole test suite (unit, property, snapshot, conformance, CLI tests).
+test:
+    INSTA_UPDATE=no cargo test --workspace --all-targets
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks (criterion); the figures go in README's Performance section.
+bench:
+    cargo bench -p gateway --bench sip_msg
+
+# Parse one raw SIP message and print the gateway's verdict as JSON.
+parse file="-" *flags="":
+    cargo run --quiet -p gateway -- sip parse {{file}} {{flags}}
