@@ -47,7 +47,8 @@ fn every_limit_has_its_error_and_answer() {
     assert_eq!((e.kind.clone(), e.response().0), (ErrorKind::MessageTooLarge(10 * 1024), 513));
     // Body over 128 KB on a stream: 413.
     let body = "v".repeat(128 * 1024 + 1);
-    let e = Message::parse_stream(Bytes::from(format!("{HEAD}Content-Length: {}\r\n\r\n{body}", body.len()))).unwrap_err();
+    let e =
+        Message::parse_stream(Bytes::from(format!("{HEAD}Content-Length: {}\r\n\r\n{body}", body.len()))).unwrap_err();
     assert_eq!((e.kind.clone(), e.response().0), (ErrorKind::BodyTooLarge(128 * 1024), 413));
     // Request-URI over 256 B: 414.
     let long_uri = format!("sip:{}@gw.example.com", "u".repeat(250));
@@ -131,7 +132,10 @@ fn wsinv_typed_fields() {
     assert_eq!(vias[0].host, Host::V4("192.0.2.2".parse().unwrap()));
     assert_eq!(vias[0].rport(), None);
     assert_eq!(vias[0].branch(), Some("390skdjuw"));
-    assert_eq!((vias[1].transport, vias[1].host_str, vias[1].branch()), ("TCP", "spindle.example.com", Some("z9hG4bK9ikj8")));
+    assert_eq!(
+        (vias[1].transport, vias[1].host_str, vias[1].branch()),
+        ("TCP", "spindle.example.com", Some("z9hG4bK9ikj8"))
+    );
     assert_eq!((vias[2].host_str, vias[2].branch()), ("192.168.255.111", Some("z9hG4bK30239")));
     let key = m.transaction_key().unwrap();
     assert_eq!((key.branch, key.rfc3261), ("390skdjuw", false));
@@ -171,7 +175,10 @@ r: <sip:c@z?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\nb: <sip:d@w>\r\nRep
     assert_eq!(m.session_expires().unwrap().unwrap().refresher, Some("uas"));
     assert_eq!(m.p_asserted_identities().count(), 2);
     assert_eq!(m.privacy().collect::<Vec<_>>(), ["id", "header"]);
-    assert_eq!(m.history_info().map(|h| h.unwrap().params.get("index").flatten().unwrap()).collect::<Vec<_>>(), ["1", "1.1"]);
+    assert_eq!(
+        m.history_info().map(|h| h.unwrap().params.get("index").flatten().unwrap()).collect::<Vec<_>>(),
+        ["1", "1.1"]
+    );
     assert_eq!(m.diversions().next().unwrap().unwrap().params.get("reason").flatten(), Some("unconditional"));
     assert!(m.refer_to().unwrap().unwrap().uri.headers.is_some());
     assert!(m.referred_by().unwrap().is_some());

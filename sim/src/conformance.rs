@@ -117,7 +117,11 @@ pub fn run_case(suite: &Suite, case: &Case) -> CaseResult {
         problems.push(format!(
             "expected {}, got {}",
             if want_valid { "well-formed" } else { "malformed" },
-            if got.valid { "well-formed".to_owned() } else { format!("malformed: {}", got.error.as_ref().map(ToString::to_string).unwrap_or_default()) }
+            if got.valid {
+                "well-formed".to_owned()
+            } else {
+                format!("malformed: {}", got.error.as_ref().map(ToString::to_string).unwrap_or_default())
+            }
         ));
     }
     if status != case.response {
@@ -126,7 +130,10 @@ pub fn run_case(suite: &Suite, case: &Case) -> CaseResult {
     if let (false, Some(e)) = (case.fault.is_empty(), &got.error) {
         let pointed = match case.fault.as_str() {
             "start-line" => e.header.is_none() && is_start_line(&e.kind),
-            "header-line" => e.header.is_none() && matches!(e.kind, ErrorKind::HeaderLine | ErrorKind::HeaderName | ErrorKind::HeaderNameTooLong(_)),
+            "header-line" => {
+                e.header.is_none()
+                    && matches!(e.kind, ErrorKind::HeaderLine | ErrorKind::HeaderName | ErrorKind::HeaderNameTooLong(_))
+            }
             h => e.header.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(h)),
         };
         if !pointed {
@@ -134,7 +141,8 @@ pub fn run_case(suite: &Suite, case: &Case) -> CaseResult {
         }
     }
     if let Some((hname, _)) = case.reason_header.split_once(':') {
-        let has = got.response.as_ref().is_some_and(|r| r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(hname.trim())));
+        let has =
+            got.response.as_ref().is_some_and(|r| r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(hname.trim())));
         if !has {
             problems.push(format!("response lacks the {} header", hname.trim()));
         }
@@ -159,7 +167,15 @@ pub fn run_case(suite: &Suite, case: &Case) -> CaseResult {
 }
 
 fn is_start_line(k: &ErrorKind) -> bool {
-    matches!(k, ErrorKind::StartLine(_) | ErrorKind::Method | ErrorKind::RequestUri(_) | ErrorKind::UriTooLong(_) | ErrorKind::Version | ErrorKind::StatusCode)
+    matches!(
+        k,
+        ErrorKind::StartLine(_)
+            | ErrorKind::Method
+            | ErrorKind::RequestUri(_)
+            | ErrorKind::UriTooLong(_)
+            | ErrorKind::Version
+            | ErrorKind::StatusCode
+    )
 }
 
 /// Run every case of a suite.

@@ -89,10 +89,19 @@ pub fn html(suites: &[SuiteResult], seed: u64) -> String {
     out.push_str("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}.pass{color:#060}.fail{color:#a00;font-weight:bold}</style></head><body>\n");
     let _ = writeln!(out, "<h1>Bridgehead certification report</h1>\n<p>Seed: <code>{seed}</code>. {} of {total} passed, {failed} failed.</p>", total - failed);
     for s in suites {
-        let _ = writeln!(out, "<h2>{}</h2>\n<table><tr><th>result</th><th>case</th><th>detail</th></tr>", xml_escape(&s.name));
+        let _ = writeln!(
+            out,
+            "<h2>{}</h2>\n<table><tr><th>result</th><th>case</th><th>detail</th></tr>",
+            xml_escape(&s.name)
+        );
         for c in &s.cases {
             let (cls, word) = if c.passed { ("pass", "pass") } else { ("fail", "FAIL") };
-            let _ = writeln!(out, "<tr><td class=\"{cls}\">{word}</td><td>{}</td><td>{}</td></tr>", xml_escape(&c.name), xml_escape(&c.detail));
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"{cls}\">{word}</td><td>{}</td><td>{}</td></tr>",
+                xml_escape(&c.name),
+                xml_escape(&c.detail)
+            );
         }
         out.push_str("</table>\n");
     }
@@ -107,7 +116,13 @@ pub fn junit(suites: &[SuiteResult]) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(out, "<testsuites name=\"bridgehead-certification\" tests=\"{total}\" failures=\"{failed}\">");
     for s in suites {
-        let _ = writeln!(out, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">", xml_escape(&s.name), s.cases.len(), s.failures());
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">",
+            xml_escape(&s.name),
+            s.cases.len(),
+            s.failures()
+        );
         for c in &s.cases {
             let _ = write!(out, "    <testcase classname=\"{}\" name=\"{}\"", xml_escape(&s.name), xml_escape(&c.name));
             if c.passed {
@@ -139,7 +154,10 @@ mod tests {
     fn junit_counts_and_escapes() {
         let s = SuiteResult {
             name: "x".into(),
-            cases: vec![CaseResult::pass("a<b".into(), "ok".into()), CaseResult::fail("c".into(), "\"bad\" & worse".into())],
+            cases: vec![
+                CaseResult::pass("a<b".into(), "ok".into()),
+                CaseResult::fail("c".into(), "\"bad\" & worse".into()),
+            ],
         };
         let j = junit(&[s]);
         assert!(j.contains("tests=\"2\" failures=\"1\""));

@@ -11,7 +11,8 @@ fn rfc4475_table_passes() {
     let suite = conformance::load(&table).expect("table loads");
     assert_eq!(suite.cases.len(), 49, "every RFC 4475 message is in the table");
     let result = conformance::run(&suite, |_| {});
-    let failures: Vec<String> = result.cases.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+    let failures: Vec<String> =
+        result.cases.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.detail)).collect();
     assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
 }
 

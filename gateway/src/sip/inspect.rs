@@ -40,7 +40,11 @@ pub fn inspect(raw: Bytes, framing: Framing, limits: &Limits, policy: &Policy) -
         }
     };
     if let Err(error) = msg::check::check(&message, limits) {
-        let response = if message.is_request() { Some(method_first(&message, policy).unwrap_or_else(|| from_error(&error))) } else { None };
+        let response = if message.is_request() {
+            Some(method_first(&message, policy).unwrap_or_else(|| from_error(&error)))
+        } else {
+            None
+        };
         return Inspection { message: Some(message), valid: false, error: Some(error), response };
     }
     let response = validate::validate_request(&message, policy);

@@ -19,7 +19,9 @@ fn main() -> ExitCode {
             None => Err(format!("{a} needs {what}")),
         };
         let r = match a.as_str() {
-            "--seed" => value("a number").and_then(|v| v.parse().map_err(|_| format!("--seed: '{v}' is not a non-negative integer")).map(|v| seed = v)),
+            "--seed" => value("a number").and_then(|v| {
+                v.parse().map_err(|_| format!("--seed: '{v}' is not a non-negative integer")).map(|v| seed = v)
+            }),
             "--scenarios" => value("a folder").map(|v| scenarios = v.into()),
             "--reports" => value("a folder").map(|v| reports = v.into()),
             "-h" | "--help" => {
@@ -77,7 +79,8 @@ fn main() -> ExitCode {
 fn conformance_tables(scenarios: &std::path::Path) -> Result<Vec<PathBuf>, String> {
     let dir = scenarios.join("conformance");
     let rd = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    let mut tables: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let mut tables: Vec<PathBuf> =
+        rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
     tables.sort();
     if tables.is_empty() {
         return Err(format!("no suite tables in {}", dir.display()));

@@ -95,8 +95,9 @@ impl Message {
 
     /// Every Via value, top first, across lines and commas.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
-        self.list_values(HeaderName::Via)
-            .map(|(h, v, off)| Via::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name())))
+        self.list_values(HeaderName::Via).map(|(h, v, off)| {
+            Via::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
+        })
     }
 
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
@@ -125,8 +126,9 @@ impl Message {
     /// Name-addr values of a list header (Route, Record-Route,
     /// P-Asserted-Identity, History-Info, Diversion ...).
     pub fn addresses(&self, name: HeaderName) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
-        self.list_values(name)
-            .map(|(h, v, off)| NameAddr::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name())))
+        self.list_values(name).map(|(h, v, off)| {
+            NameAddr::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
+        })
     }
 
     pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
@@ -155,7 +157,8 @@ impl Message {
         let max = super::limits::Limits::default().max_option_tag;
         self.list_values(name).map(move |(h, v, off)| {
             typed::option_tag(v, max).map_err(|w| {
-                let kind = if w == "option tag too long" { ErrorKind::OptionTagTooLong(max) } else { ErrorKind::Value(w) };
+                let kind =
+                    if w == "option tag too long" { ErrorKind::OptionTagTooLong(max) } else { ErrorKind::Value(w) };
                 ParseError::in_header(kind, off, h.canonical_name())
             })
         })
@@ -178,7 +181,9 @@ impl Message {
 
     pub fn rseq(&self) -> Result<Option<u32>, ParseError> {
         match self.single(HeaderName::RSeq)? {
-            Some(h) => typed::parse_int(h.value, u64::from(u32::MAX)).map(|v| Some(v as u32)).map_err(|w| value_err(&h, w)),
+            Some(h) => {
+                typed::parse_int(h.value, u64::from(u32::MAX)).map(|v| Some(v as u32)).map_err(|w| value_err(&h, w))
+            }
             None => Ok(None),
         }
     }
@@ -225,8 +230,9 @@ impl Message {
     }
 
     pub fn reasons(&self) -> impl Iterator<Item = Result<Reason<'_>, ParseError>> + '_ {
-        self.list_values(HeaderName::Reason)
-            .map(|(h, v, off)| Reason::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name())))
+        self.list_values(HeaderName::Reason).map(|(h, v, off)| {
+            Reason::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
+        })
     }
 
     pub fn content_type(&self) -> Result<Option<MediaType<'_>>, ParseError> {
@@ -239,7 +245,9 @@ impl Message {
     /// Expires header value.
     pub fn expires(&self) -> Result<Option<u32>, ParseError> {
         match self.single(HeaderName::Expires)? {
-            Some(h) => typed::parse_int(h.value, u64::from(u32::MAX)).map(|v| Some(v as u32)).map_err(|w| value_err(&h, w)),
+            Some(h) => {
+                typed::parse_int(h.value, u64::from(u32::MAX)).map(|v| Some(v as u32)).map_err(|w| value_err(&h, w))
+            }
             None => Ok(None),
         }
     }

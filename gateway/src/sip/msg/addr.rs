@@ -39,7 +39,11 @@ impl<'a> NameAddr<'a> {
                     if !quoted_ok(display) {
                         return Err("malformed quoted display name");
                     }
-                } else if !display.split(|c: char| c.is_ascii() && is_lws(c as u8)).filter(|t| !t.is_empty()).all(|t| t.bytes().all(is_token)) {
+                } else if !display
+                    .split(|c: char| c.is_ascii() && is_lws(c as u8))
+                    .filter(|t| !t.is_empty())
+                    .all(|t| t.bytes().all(is_token))
+                {
                     return Err("display name is neither tokens nor a quoted string");
                 }
                 Some(display)
@@ -52,22 +56,19 @@ impl<'a> NameAddr<'a> {
             }
             let uri = Uri::parse(inner)?;
             let after = trim_str(&rest[gt + 1..]);
-            let params = if after.is_empty() {
-                ""
-            } else {
-                after.strip_prefix(';').ok_or("junk after '>'")?
-            };
+            let params = if after.is_empty() { "" } else { after.strip_prefix(';').ok_or("junk after '>'")? };
             let params = Params::new(params);
             params.check().map_err(|(_, why)| why)?;
             return Ok(NameAddr { display, uri, bracketed: true, params });
-        }
-        if b.contains(&b'"') {
-            return Err("unbalanced or misplaced quote");
         }
         let (u, p) = match s.find(';') {
             Some(i) => (&s[..i], &s[i + 1..]),
             None => (s, ""),
         };
+        // A quote may only open a quoted parameter value, checked with the params.
+        if u.contains('"') {
+            return Err("unbalanced or misplaced quote");
+        }
         let u = trim_str(u);
         if u.bytes().any(is_lws) {
             return Err("white space in address");
@@ -117,7 +118,8 @@ mod tests {
 
     #[test]
     fn forms() {
-        let a = NameAddr::parse("\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n    ;\r\n  tag = 98asjd8").unwrap();
+        let a = NameAddr::parse("\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n    ;\r\n  tag = 98asjd8")
+            .unwrap();
         assert_eq!(a.tag(), Some("98asjd8"));
         assert_eq!(a.display_name().unwrap(), "J Rosenberg \\\"");
         let b = NameAddr::parse("sip:user@example.com;tag=1").unwrap();
@@ -134,5 +136,16 @@ mod tests {
         assert!(NameAddr::parse("\"Watson, Thomas\" < sip:t.watson@example.org >").is_err());
         assert!(NameAddr::parse("Watson, Thomas <sip:t.watson@example.org>").is_err());
         assert!(NameAddr::parse("sip:user@example.com?Route=%3Csip:x%3E").is_err());
+        assert!(NameAddr::parse("sip:a@b;x=\"unterminated").is_err());
+    }
+
+    #[test]
+    fn addr_spec_with_quoted_param() {
+        // contact-params = generic-param, whose value may be a quoted string
+        // (RFC 3261 25.1), also after an addr-spec written without <...>.
+        let a = NameAddr::parse("sip:a@b;+sip.instance=\"<urn:uuid:1>\";expires=60").unwrap();
+        assert!(!a.bracketed);
+        assert_eq!(a.params.get("+sip.instance"), Some(Some("\"<urn:uuid:1>\"")));
+        assert_eq!(a.params.get("expires"), Some(Some("60")));
     }
 }

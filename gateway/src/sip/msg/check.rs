@@ -79,7 +79,9 @@ fn check_header(msg: &Message, h: &Header<'_>, limits: &Limits) -> Result<(), Pa
         HeaderName::CSeq => {
             let c = CSeq::parse(v).map_err(|w| fail(h, h.offset, ErrorKind::Value(w)))?;
             match msg.method_str() {
-                Some(m) if m != c.method_str && !(msg.method() == Some(super::Method::Ack) && c.method_str == "ACK") => {
+                Some(m)
+                    if m != c.method_str && !(msg.method() == Some(super::Method::Ack) && c.method_str == "ACK") =>
+                {
                     Err(fail(h, h.offset, ErrorKind::CSeqMethod))
                 }
                 _ => Ok(()),

@@ -39,7 +39,11 @@ impl<'m> Editor<'m> {
     }
 
     pub fn is_unchanged(&self) -> bool {
-        self.start_line.is_none() && self.removed == 0 && self.replaced.is_empty() && self.inserted.is_empty() && self.body.is_none()
+        self.start_line.is_none()
+            && self.removed == 0
+            && self.replaced.is_empty()
+            && self.inserted.is_empty()
+            && self.body.is_none()
     }
 
     /// Replace the Request-URI (requests only; ignored on a response).
@@ -101,7 +105,9 @@ impl<'m> Editor<'m> {
 
     /// Add a header line above all others (e.g. a Via).
     pub fn push_front(&mut self, name: &str, value: &str) -> &mut Self {
-        self.inserted.push((At::Before(0), name.to_owned(), value.to_owned()));
+        // Without header lines there is no line 0 to print it before.
+        let at = if self.msg.header_entries().is_empty() { At::End } else { At::Before(0) };
+        self.inserted.push((at, name.to_owned(), value.to_owned()));
         self
     }
 
@@ -160,9 +166,18 @@ impl<'m> Editor<'m> {
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         };
+        // An inserted Content-Length states the printed body's length, once.
+        let inserted = |out: &mut Vec<u8>, wrote_cl: &mut bool, name: &str, value: &str| {
+            if HeaderName::from_bytes(name.as_bytes()) != HeaderName::ContentLength {
+                line(out, name, value);
+            } else if !*wrote_cl {
+                line(out, name, itoa::Buffer::new().format(body.len()));
+                *wrote_cl = true;
+            }
+        };
         for h in self.msg.headers() {
             for (_, n, v) in self.inserted.iter().filter(|(at, _, _)| *at == At::Before(h.index)) {
-                line(out, n, v);
+                inserted(out, &mut wrote_cl, n, v);
             }
             if self.removed & (1u128 << h.index) != 0 {
                 continue;
@@ -200,7 +215,7 @@ impl<'m> Editor<'m> {
             }
         }
         for (_, n, v) in self.inserted.iter().filter(|(at, _, _)| *at == At::End) {
-            line(out, n, v);
+            inserted(out, &mut wrote_cl, n, v);
         }
         if let Some((Some(t), false)) = new_type {
             if !wrote_ct {
@@ -245,5 +260,30 @@ mod tests {
         assert_eq!(p.body(), b"v=0\r\n");
         assert_eq!(p.content_length(), Some(5));
         assert_eq!(p.header_value(HeaderName::ContentType), Some("application/sdp"));
+    }
+
+    #[test]
+    fn push_front_on_a_message_without_headers() {
+        let m = Message::parse_datagram(Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n")).unwrap();
+        let mut e = Editor::new(&m);
+        e.push_front("Via", "SIP/2.0/UDP gw;branch=z9hG4bKx").push_front("Max-Forwards", "70");
+        let p = Message::parse_datagram(Bytes::from(e.print())).unwrap();
+        let names: Vec<&str> = p.headers().map(|h| h.raw_name).collect();
+        assert_eq!(names, ["Via", "Max-Forwards", "Content-Length"]);
+        assert_eq!(p.top_via().unwrap().branch(), Some("z9hG4bKx"));
+    }
+
+    #[test]
+    fn content_length_set_on_a_message_without_one_is_written_once() {
+        let raw = b"MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\nhello";
+        let m = Message::parse_datagram(Bytes::from_static(raw)).unwrap();
+        for name in ["Content-Length", "l"] {
+            let mut e = Editor::new(&m);
+            e.set(name, "99").push_front("content-length", "7");
+            let p = Message::parse_datagram(Bytes::from(e.print())).unwrap();
+            assert_eq!(p.headers_named(HeaderName::ContentLength).count(), 1);
+            assert_eq!(p.content_length(), Some(5));
+            assert_eq!(p.body(), b"hello");
+        }
     }
 }

@@ -23,7 +23,10 @@ use super::scan;
 pub enum Frame {
     Message(Box<Message>),
     /// Framed correctly, malformed inside: answer (400 ...) and go on.
-    Invalid { error: ParseError, raw: Bytes },
+    Invalid {
+        error: ParseError,
+        raw: Bytes,
+    },
     /// RFC 5626 keep-alive ping (CRLF CRLF): answer with a pong (CRLF).
     Ping,
     /// RFC 5626 pong (a lone CRLF).
@@ -81,8 +84,9 @@ impl StreamFramer {
     }
 
     fn frame(&mut self) -> Result<Option<Frame>, ParseError> {
-        let b = &self.buf[..];
-        if b.first() == Some(&b'\r') || b.first() == Some(&b'\n') {
+        // A loop, not recursion: a long run of stray CR/LF must not grow the stack.
+        while let Some(b'\r' | b'\n') = self.buf.first() {
+            let b = &self.buf[..];
             if b.starts_with(b"\r\n\r\n") {
                 self.buf.advance(4);
                 return Ok(Some(Frame::Ping));
@@ -97,8 +101,8 @@ impl StreamFramer {
             // A stray LF: skip it.
             let n = b.iter().take_while(|&&c| c == b'\n').count().max(1);
             self.buf.advance(n);
-            return self.frame();
         }
+        let b = &self.buf[..];
         let max = self.limits.max_stream_message;
         let Some((head_len, content_length)) = scan_head(b)? else {
             if b.len() > max {
@@ -110,7 +114,11 @@ impl StreamFramer {
             return Err(ParseError::new(ErrorKind::NoContentLength, head_len));
         };
         if cl > self.limits.max_body {
-            return Err(ParseError::in_header(ErrorKind::BodyTooLarge(self.limits.max_body), head_len, "Content-Length"));
+            return Err(ParseError::in_header(
+                ErrorKind::BodyTooLarge(self.limits.max_body),
+                head_len,
+                "Content-Length",
+            ));
         }
         let total = head_len + cl;
         if total > max {
@@ -157,9 +165,9 @@ fn scan_head(b: &[u8]) -> Result<Option<(usize, Option<usize>)>, ParseError> {
                         return Ok(None);
                     }
                     let v = scan::trim(&b[pos + colon + 1..end]);
-                    let n = scan::parse_u64(v)
-                        .and_then(|n| usize::try_from(n).ok())
-                        .ok_or_else(|| ParseError::in_header(ErrorKind::ContentLength, pos + colon + 1, "Content-Length"))?;
+                    let n = scan::parse_u64(v).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
+                        ParseError::in_header(ErrorKind::ContentLength, pos + colon + 1, "Content-Length")
+                    })?;
                     if cl.is_some_and(|c| c != n) {
                         return Err(ParseError::in_header(ErrorKind::Duplicate, pos, "Content-Length"));
                     }
@@ -207,6 +215,24 @@ mod tests {
         f.push(b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h\r\n\r\n").unwrap();
         assert_eq!(f.next_frame().unwrap_err().kind, ErrorKind::NoContentLength);
         assert!(f.push(b"x").is_err());
+    }
+
+    #[test]
+    fn long_run_of_stray_line_ends_does_not_overflow_the_stack() {
+        // Every stray CR used to cost a recursive call: 280 KB of them
+        // overflowed an 8 MiB stack. Run on a small stack to keep it honest.
+        let t = std::thread::Builder::new().stack_size(256 * 1024).spawn(|| {
+            let mut f = StreamFramer::new(Limits::default());
+            let max = Limits::default().max_stream_message;
+            f.push(&vec![b'\r'; 2 * max - 1]).unwrap();
+            assert!(f.next_frame().unwrap().is_none());
+            f.push(b"\n\n\r").unwrap();
+            f.push(OPT).unwrap();
+            assert!(matches!(f.next_frame().unwrap(), Some(Frame::Pong)));
+            let fr = f.next_frame().unwrap();
+            assert!(matches!(&fr, Some(Frame::Message(m)) if m.raw() == OPT), "{fr:?}");
+        });
+        t.unwrap().join().unwrap();
     }
 
     #[test]

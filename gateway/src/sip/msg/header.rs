@@ -359,11 +359,33 @@ impl HeaderName {
         use HeaderName::*;
         matches!(
             self,
-            Accept | AcceptContact | AcceptEncoding | AcceptLanguage | AlertInfo | Allow
-                | AllowEvents | CallInfo | Contact | ContentEncoding | ContentLanguage
-                | Diversion | ErrorInfo | HistoryInfo | InReplyTo | PAssertedIdentity
-                | PPreferredIdentity | ProxyRequire | Reason | RecordRoute | RejectContact
-                | RequestDisposition | Require | Route | Supported | Unsupported | Via
+            Accept
+                | AcceptContact
+                | AcceptEncoding
+                | AcceptLanguage
+                | AlertInfo
+                | Allow
+                | AllowEvents
+                | CallInfo
+                | Contact
+                | ContentEncoding
+                | ContentLanguage
+                | Diversion
+                | ErrorInfo
+                | HistoryInfo
+                | InReplyTo
+                | PAssertedIdentity
+                | PPreferredIdentity
+                | ProxyRequire
+                | Reason
+                | RecordRoute
+                | RejectContact
+                | RequestDisposition
+                | Require
+                | Route
+                | Supported
+                | Unsupported
+                | Via
                 | Warning
         )
     }
@@ -373,9 +395,27 @@ impl HeaderName {
         use HeaderName::*;
         matches!(
             self,
-            CallId | ContentLength | ContentType | CSeq | Date | Expires | From | MaxForwards
-                | MimeVersion | MinExpires | MinSe | RAck | ReferTo | ReferredBy | Replaces
-                | RetryAfter | RSeq | SessionExpires | To | Event | SubscriptionState
+            CallId
+                | ContentLength
+                | ContentType
+                | CSeq
+                | Date
+                | Expires
+                | From
+                | MaxForwards
+                | MimeVersion
+                | MinExpires
+                | MinSe
+                | RAck
+                | ReferTo
+                | ReferredBy
+                | Replaces
+                | RetryAfter
+                | RSeq
+                | SessionExpires
+                | To
+                | Event
+                | SubscriptionState
         )
     }
 }

@@ -288,16 +288,13 @@ impl Message {
         self.buf.slice(..self.end as usize)
     }
 
-    /// The header section (start line and header lines) as text.
-    fn head(&self) -> &str {
-        // Checked as UTF-8 in `index`; re-checking costs only on this path
-        // when it fails, which cannot happen for a parsed message.
-        std::str::from_utf8(&self.buf[..self.head_end as usize]).unwrap_or("")
-    }
-
-    /// Text of a span inside the header section.
+    /// Text of a span inside the header section. The section was checked
+    /// as UTF-8 when parsed and spans end on ASCII delimiters, so this
+    /// cannot fail for a span of this message; checking the span alone
+    /// keeps the cost proportional to its length.
     pub fn span_str(&self, span: Span) -> &str {
-        self.head().get(span.range()).unwrap_or("")
+        let head = &self.buf[..self.head_end as usize];
+        head.get(span.range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
     }
 
     pub fn start_line(&self) -> &StartLine {
@@ -426,9 +423,7 @@ impl Message {
 
     /// Every value of a list header, across lines and commas, with offsets.
     pub fn list_values(&self, name: HeaderName) -> impl Iterator<Item = (Header<'_>, &str, usize)> + '_ {
-        self.headers_named(name).flat_map(|h| {
-            super::list::split(h.value).map(move |(v, off)| (h, v, h.offset + off))
-        })
+        self.headers_named(name).flat_map(|h| super::list::split(h.value).map(move |(v, off)| (h, v, h.offset + off)))
     }
 }
 
@@ -485,7 +480,10 @@ fn start_line(buf: &[u8], end: usize, limits: &Limits) -> Result<StartLine, Pars
     }
     let rest = &line[sp1 + 1..];
     if rest.first().is_some_and(|&b| b == b' ' || b == b'\t') {
-        return Err(ParseError::new(ErrorKind::StartLine("more than one space between method and Request-URI"), sp1 + 1));
+        return Err(ParseError::new(
+            ErrorKind::StartLine("more than one space between method and Request-URI"),
+            sp1 + 1,
+        ));
     }
     let Some(sp2) = memchr::memchr(b' ', rest).map(|p| sp1 + 1 + p) else {
         return Err(ParseError::new(ErrorKind::StartLine("no SIP version"), end));
@@ -499,7 +497,10 @@ fn start_line(buf: &[u8], end: usize, limits: &Limits) -> Result<StartLine, Pars
         return Err(ParseError::new(ErrorKind::StartLine("no SIP version"), end));
     }
     if tail[0] == b' ' || tail[0] == b'\t' {
-        return Err(ParseError::new(ErrorKind::StartLine("more than one space between Request-URI and SIP version"), sp2 + 1));
+        return Err(ParseError::new(
+            ErrorKind::StartLine("more than one space between Request-URI and SIP version"),
+            sp2 + 1,
+        ));
     }
     if let Some(p) = tail.iter().position(|&b| b == b' ' || b == b'\t') {
         if tail[p..].iter().all(|&b| b == b' ' || b == b'\t') {
@@ -544,7 +545,10 @@ fn check_version(line: &[u8], from: usize, to: usize) -> Result<(), ParseError> 
     let dot = num.iter().position(|&b| b == b'.');
     let well_formed = match dot {
         Some(d) => {
-            d > 0 && d + 1 < num.len() && num[..d].iter().all(u8::is_ascii_digit) && num[d + 1..].iter().all(u8::is_ascii_digit)
+            d > 0
+                && d + 1 < num.len()
+                && num[..d].iter().all(u8::is_ascii_digit)
+                && num[d + 1..].iter().all(u8::is_ascii_digit)
         }
         None => false,
     };

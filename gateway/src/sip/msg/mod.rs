@@ -40,5 +40,8 @@ pub use list::split as split_list;
 pub use message::{Framing, Header, HeaderEntry, Message, Span, StartLine};
 pub use method::Method;
 pub use params::{Param, Params};
-pub use typed::{call_id, date, max_forwards, option_tag, parse_int, privacy_values, CSeq, MediaType, RAck, Reason, Replaces, SessionExpires, Via};
+pub use typed::{
+    call_id, date, max_forwards, option_tag, parse_int, privacy_values, CSeq, MediaType, RAck, Reason, Replaces,
+    SessionExpires, Via,
+};
 pub use uri::{split_hostport, unescape, Host, Scheme, Uri};

@@ -50,7 +50,8 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, ErrorK
         if body[after..].starts_with(b"--") {
             return Ok(out);
         }
-        let line_end = memchr::memchr(b'\n', &body[after..]).ok_or(ErrorKind::Multipart("unterminated delimiter line"))?;
+        let line_end =
+            memchr::memchr(b'\n', &body[after..]).ok_or(ErrorKind::Multipart("unterminated delimiter line"))?;
         let start = after + line_end + 1;
         let next = positions.next().ok_or(ErrorKind::Multipart("no close delimiter"))?;
         // The CRLF before a delimiter belongs to the delimiter.

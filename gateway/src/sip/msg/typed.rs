@@ -288,7 +288,10 @@ pub fn call_id(s: &str) -> Result<&str, &'static str> {
         !w.is_empty()
             && w.bytes().all(|b| {
                 is_token(b)
-                    || matches!(b, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}')
+                    || matches!(
+                        b,
+                        b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}'
+                    )
             })
     };
     let ok = match s.split_once('@') {
@@ -310,7 +313,8 @@ pub fn date(s: &str) -> Result<&str, &'static str> {
     let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let bad = "not an RFC 1123 date in GMT";
-    if b.len() != 29 || b[3] != b',' || b[4] != b' ' || &s[25..] != " GMT" {
+    // ASCII only: the fixed offsets below must fall on char boundaries.
+    if b.len() != 29 || !s.is_ascii() || b[3] != b',' || b[4] != b' ' || &s[25..] != " GMT" {
         return Err(bad);
     }
     if !days.contains(&&s[..3]) || !months.contains(&&s[8..11]) {
@@ -346,7 +350,8 @@ mod tests {
         assert_eq!(v.host, Host::V4("192.0.2.2".parse().unwrap()));
         assert_eq!(v.rport(), Some(None));
         assert_eq!(v.branch(), Some("390skdjuw"));
-        let v6 = Via::parse("SIP/2.0/TLS [2001:db8::9]:5061;branch=z9hG4bK1;received=[2001:db8::10];rport=5062").unwrap();
+        let v6 =
+            Via::parse("SIP/2.0/TLS [2001:db8::9]:5061;branch=z9hG4bK1;received=[2001:db8::10];rport=5062").unwrap();
         assert_eq!(v6.port, Some(5061));
         assert_eq!(v6.rport(), Some(Some(5062)));
         assert!(v6.is_rfc3261());
@@ -378,6 +383,9 @@ mod tests {
         assert_eq!(mt.boundary(), Some("unique-boundary-1"));
         assert!(date("Sat, 13 Nov 2010 23:29:00 GMT").is_ok());
         assert!(date("Fri, 01 Jan 2010 16:00:00 EST").is_err());
+        // Non-ASCII at a fixed offset is an error, not a char-boundary panic.
+        assert!(date("Sat, 13 Nov 2010 23:29:0\u{e9}GMT").is_err());
+        assert!(date("Sat, 13 N\u{e9}\u{e9}2010 23:29:00 GMT").is_err());
         assert!(call_id("abc@[2001:db8::1]").is_ok());
         assert!(call_id("a b").is_err());
     }

@@ -114,7 +114,9 @@ impl<'a> Uri<'a> {
         {
             return Err("malformed scheme");
         }
-        let forbidden = |c: u8| c <= 0x20 || c >= 0x7f || matches!(c, b'<' | b'>' | b'"' | b'\\' | b'{' | b'}' | b'|' | b'^' | b'`');
+        let forbidden = |c: u8| {
+            c <= 0x20 || c >= 0x7f || matches!(c, b'<' | b'>' | b'"' | b'\\' | b'{' | b'}' | b'|' | b'^' | b'`')
+        };
         if raw.bytes().any(forbidden) {
             return Err("character not allowed in a URI");
         }
@@ -150,7 +152,9 @@ impl<'a> Uri<'a> {
                 };
                 let digits = num.strip_prefix('+').unwrap_or(num);
                 if digits.is_empty()
-                    || !digits.bytes().all(|c| c.is_ascii_hexdigit() || matches!(c, b'-' | b'.' | b'(' | b')' | b'*' | b'#' | b'p' | b'w'))
+                    || !digits.bytes().all(|c| {
+                        c.is_ascii_hexdigit() || matches!(c, b'-' | b'.' | b'(' | b')' | b'*' | b'#' | b'p' | b'w')
+                    })
                 {
                     return Err("malformed telephone number");
                 }
