@@ -146,12 +146,10 @@ fn parsing_received_buffers_does_not_allocate() {
 
 /// RFC 3261 7.5: CRLFs before the start line (stream keep-alives that end
 /// up in front of a message) are ignored, so the message is well-formed and
-/// the contract says no allocation. Known to fail: `Message::index` drops
-/// the CRLFs with `self.buf = self.buf.slice(first..)`, and slicing a
-/// `Bytes` built from a `Vec` promotes it to a shared buffer (one
-/// allocation). Run with `cargo test -p gateway --test no_alloc -- --ignored`.
+/// the contract says no allocation: the parser records where the start
+/// line begins instead of slicing the `Bytes` (which would promote a
+/// Vec-backed buffer to a shared one, one allocation).
 #[test]
-#[ignore = "gateway/src/sip/msg/message.rs: leading CRLFs cost one allocation on Vec-backed Bytes"]
 fn leading_crlf_does_not_allocate() {
     let mut raw = b"\r\n\r\n".to_vec();
     raw.extend_from_slice(BYE);

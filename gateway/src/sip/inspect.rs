@@ -56,7 +56,7 @@ fn frame_one(raw: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     framer.push(&raw)?;
     loop {
         match framer.next_frame()? {
-            Some(Frame::Message(m)) => return Ok(*m),
+            Some(Frame::Message(m)) => return Ok(m),
             Some(Frame::Invalid { error, .. }) => return Err(error),
             Some(Frame::Ping | Frame::Pong) => continue,
             None => return Err(ParseError { kind: msg::ErrorKind::Truncated, offset: raw.len(), header: None }),

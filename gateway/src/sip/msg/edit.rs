@@ -140,11 +140,11 @@ impl<'m> Editor<'m> {
 
     /// Append the printed message to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let raw = self.msg.raw();
         if self.is_unchanged() {
-            out.extend_from_slice(raw);
+            out.extend_from_slice(self.msg.raw());
             return;
         }
+        let raw = self.msg.buffer();
         let body: &[u8] = match &self.body {
             Some((_, b)) => b,
             None => self.msg.body(),
@@ -152,10 +152,7 @@ impl<'m> Editor<'m> {
         let new_type = self.body.as_ref().map(|(t, b)| (t.as_deref(), b.is_empty()));
         match &self.start_line {
             Some(l) => out.extend_from_slice(l.as_bytes()),
-            None => {
-                let end = raw.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(0);
-                out.extend_from_slice(&raw[..end]);
-            }
+            None => out.extend_from_slice(&raw[self.msg.start_line_span().range()]),
         }
         out.extend_from_slice(b"\r\n");
         let mut wrote_cl = false;
@@ -197,7 +194,7 @@ impl<'m> Editor<'m> {
                             wrote_ct = true;
                         }
                     } else if let Some((None, false)) = new_type {
-                        out.extend_from_slice(&raw[self.msg.header_entries()[h.index].line.range()]);
+                        out.extend_from_slice(&raw[self.msg.header_entries()[h.index].line().range()]);
                         wrote_ct = true;
                     }
                     continue;
@@ -207,7 +204,7 @@ impl<'m> Editor<'m> {
             if let Some((_, v)) = self.replaced.iter().find(|(i, _)| *i == h.index) {
                 line(out, h.raw_name, v);
             } else {
-                let l = &raw[self.msg.header_entries()[h.index].line.range()];
+                let l = &raw[self.msg.header_entries()[h.index].line().range()];
                 out.extend_from_slice(l);
                 if !l.ends_with(b"\n") {
                     out.extend_from_slice(b"\r\n");

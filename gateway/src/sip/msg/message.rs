@@ -9,6 +9,7 @@
 //! it are handed out as `&str`; the body stays bytes. Typed views of header
 //! values are parsed on demand from the spans (see `typed`, `via`, `uri`).
 
+use arrayvec::ArrayVec;
 use bytes::Bytes;
 
 use super::error::{ErrorKind, ParseError};
@@ -17,7 +18,7 @@ use super::limits::{Limits, HEADER_CAPACITY};
 use super::method::Method;
 use super::scan::{self, is_token};
 
-/// A byte range `[start, end)` of the message.
+/// A byte range `[start, end)` of the received buffer ([`Message::buffer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
     pub start: u32,
@@ -61,24 +62,32 @@ pub enum StartLine {
     Response { version: Span, status: u16, reason: Span },
 }
 
-/// One header line in the index.
+/// One header line in the index (16 bytes: offsets, not pointers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderEntry {
     pub name: HeaderName,
-    /// The name as written (compact or long, any case).
-    pub name_span: Span,
-    /// The value with surrounding white space trimmed; interior folds kept.
-    pub value: Span,
-    /// The whole line including its line end (and folded continuations).
-    pub line: Span,
+    name_len: u8,
+    value_off: u16,
+    value_len: u16,
+    line_start: u32,
+    line_end: u32,
 }
 
-const EMPTY_ENTRY: HeaderEntry = HeaderEntry {
-    name: HeaderName::Other,
-    name_span: Span { start: 0, end: 0 },
-    value: Span { start: 0, end: 0 },
-    line: Span { start: 0, end: 0 },
-};
+impl HeaderEntry {
+    /// The name as written (compact or long, any case).
+    pub fn name_span(&self) -> Span {
+        Span { start: self.line_start, end: self.line_start + u32::from(self.name_len) }
+    }
+    /// The value with surrounding white space trimmed; interior folds kept.
+    pub fn value(&self) -> Span {
+        let start = self.line_start + u32::from(self.value_off);
+        Span { start, end: start + u32::from(self.value_len) }
+    }
+    /// The whole line including its line end (and folded continuations).
+    pub fn line(&self) -> Span {
+        Span { start: self.line_start, end: self.line_end }
+    }
+}
 
 /// A parsed SIP message.
 #[derive(Clone)]
@@ -91,8 +100,9 @@ pub struct Message {
     head_end: u32,
     body: Span,
     content_length: Option<u32>,
-    count: u8,
-    headers: [HeaderEntry; HEADER_CAPACITY],
+    /// Offset of the start line (CRLFs before it are ignored, RFC 3261 7.5).
+    begin: u32,
+    headers: ArrayVec<HeaderEntry, HEADER_CAPACITY>,
 }
 
 impl std::fmt::Debug for Message {
@@ -156,8 +166,8 @@ impl Message {
             head_end: 0,
             body: Span::default(),
             content_length: None,
-            count: 0,
-            headers: [EMPTY_ENTRY; HEADER_CAPACITY],
+            begin: 0,
+            headers: ArrayVec::new(),
         };
         msg.index(framing, limits)?;
         Ok(msg)
@@ -170,12 +180,17 @@ impl Message {
         let Some(first) = first else {
             return Err(ParseError::new(ErrorKind::Empty, 0));
         };
-        if first > 0 {
-            self.buf = self.buf.slice(first..);
-            return self.index(framing, limits);
-        }
-        let (first_end, next) = line_end(buf, 0).ok_or(ParseError::new(ErrorKind::Truncated, buf.len()))?;
-        self.start = start_line(buf, first_end, limits)?;
+        let (first_end, next) = line_end(buf, first).ok_or(ParseError::new(ErrorKind::Truncated, buf.len()))?;
+        self.start = if first == 0 {
+            start_line(buf, first_end, limits)?
+        } else {
+            let shifted = start_line(&buf[first..], first_end - first, limits).map_err(|mut e| {
+                e.offset += first;
+                e
+            })?;
+            shift(shifted, first)
+        };
+        self.begin = first as u32;
 
         let max_headers = limits.max_headers.min(HEADER_CAPACITY);
         let mut pos = next;
@@ -215,6 +230,9 @@ impl Message {
                 return Err(ParseError::new(ErrorKind::HeaderNameTooLong(limits.max_header_name), pos));
             }
             let name = HeaderName::from_bytes(raw_name);
+            if end - pos > u16::MAX as usize {
+                return Err(header_err(ErrorKind::HeaderTooLong(u16::MAX as usize), pos, name, raw_name));
+            }
             let mut vs = pos + colon + 1;
             let mut ve = end;
             while vs < ve && scan::is_lws(buf[vs]) {
@@ -239,12 +257,16 @@ impl Message {
                 }
                 content_length = Some((n, vs));
             }
-            self.headers[count] = HeaderEntry {
+            // Bounded above: name_end <= max_header_name and the line is
+            // shorter than 64 KiB, so the narrowing casts are exact.
+            self.headers.push(HeaderEntry {
                 name,
-                name_span: Span::new(pos, pos + name_end),
-                value: Span::new(vs, ve),
-                line: Span::new(pos, after),
-            };
+                name_len: name_end.min(255) as u8,
+                value_off: (vs - pos) as u16,
+                value_len: (ve - vs) as u16,
+                line_start: pos as u32,
+                line_end: after as u32,
+            });
             count += 1;
             pos = after;
         }
@@ -268,7 +290,6 @@ impl Message {
         if body_len > limits.max_body {
             return Err(ParseError::new(ErrorKind::BodyTooLarge(limits.max_body), pos));
         }
-        self.count = count as u8;
         self.head_end = head_end as u32;
         self.body = Span::new(pos, pos + body_len);
         self.end = (pos + body_len) as u32;
@@ -278,14 +299,22 @@ impl Message {
 
     // ---- raw access ----
 
-    /// The message bytes exactly as received (trailing datagram octets excluded).
+    /// The message bytes exactly as received, from its start line (CRLFs
+    /// before it excluded) to the end of its body (trailing datagram octets
+    /// excluded).
     pub fn raw(&self) -> &[u8] {
+        &self.buf[self.begin as usize..self.end as usize]
+    }
+
+    /// The received bytes up to the end of the message: what every [`Span`]
+    /// of this message indexes.
+    pub fn buffer(&self) -> &[u8] {
         &self.buf[..self.end as usize]
     }
 
     /// The message as a cheap reference-counted handle.
     pub fn bytes(&self) -> Bytes {
-        self.buf.slice(..self.end as usize)
+        self.buf.slice(self.begin as usize..self.end as usize)
     }
 
     /// Text of a span inside the header section. The section was checked
@@ -295,6 +324,17 @@ impl Message {
     pub fn span_str(&self, span: Span) -> &str {
         let head = &self.buf[..self.head_end as usize];
         head.get(span.range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+    }
+
+    /// The start line, without its line end.
+    pub fn start_line_span(&self) -> Span {
+        let first = self.header_entries().first().map_or(self.head_end, |e| e.line().start);
+        let mut end = first as usize;
+        let raw = &self.buf[..end];
+        while end > self.begin as usize && matches!(raw[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        Span::new(self.begin as usize, end)
     }
 
     pub fn start_line(&self) -> &StartLine {
@@ -376,15 +416,15 @@ impl Message {
 
     /// The index entries in order.
     pub fn header_entries(&self) -> &[HeaderEntry] {
-        &self.headers[..self.count as usize]
+        &self.headers
     }
 
     fn view(&self, index: usize, e: &HeaderEntry) -> Header<'_> {
         Header {
             name: e.name,
-            raw_name: self.span_str(e.name_span),
-            value: self.span_str(e.value),
-            offset: e.value.start as usize,
+            raw_name: self.span_str(e.name_span()),
+            value: self.span_str(e.value()),
+            offset: e.value().start as usize,
             index,
         }
     }
@@ -396,7 +436,8 @@ impl Message {
 
     /// All lines of one known header, in order.
     pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = Header<'_>> + '_ {
-        self.headers().filter(move |h| h.name == name)
+        // Filter on the index first: building a view costs two UTF-8 checks.
+        self.header_entries().iter().enumerate().filter(move |(_, e)| e.name == name).map(move |(i, e)| self.view(i, e))
     }
 
     /// All lines of a header by name (any spelling, compact forms included).
@@ -532,6 +573,19 @@ fn start_line(buf: &[u8], end: usize, limits: &Limits) -> Result<StartLine, Pars
         uri: Span::new(sp1 + 1, sp2),
         version: Span::new(sp2 + 1, end),
     })
+}
+
+/// Move the spans of a start line parsed from `buf[by..]` to offsets in `buf`.
+fn shift(l: StartLine, by: usize) -> StartLine {
+    let sh = |s: Span| Span::new(s.start as usize + by, s.end as usize + by);
+    match l {
+        StartLine::Request { method, method_span, uri, version } => {
+            StartLine::Request { method, method_span: sh(method_span), uri: sh(uri), version: sh(version) }
+        }
+        StartLine::Response { version, status, reason } => {
+            StartLine::Response { version: sh(version), status, reason: sh(reason) }
+        }
+    }
 }
 
 /// `SIP/<digits>.<digits>`: 2.0 is accepted, another version is a 505,
