@@ -69,6 +69,18 @@ impl Message {
         Ok(first)
     }
 
+    /// Parse the single line of an optional single-valued header with `parse`.
+    fn single_typed<'s, T>(
+        &'s self,
+        name: HeaderName,
+        parse: impl FnOnce(&'s str) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, ParseError> {
+        match self.single(name)? {
+            Some(h) => parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
+            None => Ok(None),
+        }
+    }
+
     fn required(&self, name: HeaderName) -> Result<Header<'_>, ParseError> {
         self.single(name)?.ok_or_else(|| missing(name))
     }
@@ -105,10 +117,7 @@ impl Message {
     }
 
     pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
-        match self.single(HeaderName::MaxForwards)? {
-            Some(h) => typed::max_forwards(h.value).map(Some).map_err(|w| value_err(&h, w)),
-            None => Ok(None),
-        }
+        self.single_typed(HeaderName::MaxForwards, typed::max_forwards)
     }
 
     /// Contact values across lines and commas.
@@ -180,26 +189,15 @@ impl Message {
     }
 
     pub fn rseq(&self) -> Result<Option<u32>, ParseError> {
-        match self.single(HeaderName::RSeq)? {
-            Some(h) => {
-                typed::parse_int(h.value, u64::from(u32::MAX)).map(|v| Some(v as u32)).map_err(|w| value_err(&h, w))
-            }
-            None => Ok(None),
-        }
+        self.single_typed(HeaderName::RSeq, |v| typed::parse_int(v, u64::from(u32::MAX)).map(|n| n as u32))
     }
 
     pub fn rack(&self) -> Result<Option<RAck<'_>>, ParseError> {
-        match self.single(HeaderName::RAck)? {
-            Some(h) => RAck::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
-            None => Ok(None),
-        }
+        self.single_typed(HeaderName::RAck, RAck::parse)
     }
 
     pub fn session_expires(&self) -> Result<Option<SessionExpires<'_>>, ParseError> {
-        match self.single(HeaderName::SessionExpires)? {
-            Some(h) => SessionExpires::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
-            None => Ok(None),
-        }
+        self.single_typed(HeaderName::SessionExpires, SessionExpires::parse)
     }
 
     /// Privacy values (`id`, `header`, `none` ...).
@@ -216,17 +214,11 @@ impl Message {
     }
 
     fn single_addr(&self, name: HeaderName) -> Result<Option<NameAddr<'_>>, ParseError> {
-        match self.single(name)? {
-            Some(h) => NameAddr::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
-            None => Ok(None),
-        }
+        self.single_typed(name, NameAddr::parse)
     }
 
     pub fn replaces(&self) -> Result<Option<Replaces<'_>>, ParseError> {
-        match self.single(HeaderName::Replaces)? {
-            Some(h) => Replaces::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
-            None => Ok(None),
-        }
+        self.single_typed(HeaderName::Replaces, Replaces::parse)
     }
 
     pub fn reasons(&self) -> impl Iterator<Item = Result<Reason<'_>, ParseError>> + '_ {
@@ -236,20 +228,12 @@ impl Message {
     }
 
     pub fn content_type(&self) -> Result<Option<MediaType<'_>>, ParseError> {
-        match self.single(HeaderName::ContentType)? {
-            Some(h) => MediaType::parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
-            None => Ok(None),
-        }
+        self.single_typed(HeaderName::ContentType, MediaType::parse)
     }
 
     /// Expires header value.
     pub fn expires(&self) -> Result<Option<u32>, ParseError> {
-        match self.single(HeaderName::Expires)? {
-            Some(h) => {
-                typed::parse_int(h.value, u64::from(u32::MAX)).map(|v| Some(v as u32)).map_err(|w| value_err(&h, w))
-            }
-            None => Ok(None),
-        }
+        self.single_typed(HeaderName::Expires, |v| typed::parse_int(v, u64::from(u32::MAX)).map(|n| n as u32))
     }
 
     /// The transaction key: top Via branch and sent-by, CSeq, Call-ID.
