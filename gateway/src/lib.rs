@@ -6,3 +6,4 @@
 //! root for the layers and who may call whom.
 
 pub mod sip;
+pub mod time;

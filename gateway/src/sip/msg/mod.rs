@@ -14,6 +14,7 @@
 mod access;
 pub use access::{Contact, TransactionKey};
 mod addr;
+pub mod build;
 pub mod check;
 mod edit;
 mod error;
