@@ -4,3 +4,4 @@
 pub mod inspect;
 pub mod msg;
 pub mod transaction;
+pub mod transport;
