@@ -306,7 +306,7 @@ From: <sip:+15559870000@gw.example.com>;tag=gw1\r\nTo: <sip:+15551230000@teams.e
         d.route_set.reverse();
         let req = d.request("INFO", None);
         assert_eq!(req.start_line, "INFO sip:strict.example SIP/2.0");
-        assert_eq!(req.headers.iter().filter(|(n, _)| *n == "Route").last().unwrap().1, "<sip:peer@h>");
+        assert_eq!(req.headers.iter().rfind(|(n, _)| *n == "Route").unwrap().1, "<sip:peer@h>");
     }
 
     #[test]
