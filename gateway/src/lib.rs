@@ -5,5 +5,7 @@
 //! seeded RNG) plus thin I/O shells; see ARCHITECTURE.md at the repository
 //! root for the layers and who may call whom.
 
+pub mod b2bua;
+pub mod rng;
 pub mod sip;
 pub mod time;

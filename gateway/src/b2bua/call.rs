@@ -1,0 +1,642 @@
+//! One call's two legs and the B2BUA logic between them.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{build, Gateway, GatewayEvent, Side, ALLOW};
+use crate::sip::dialog::{Dialog, DialogError};
+use crate::sip::msg::{build as mbuild, HeaderName, Message, Method};
+use crate::sip::transaction::TxId;
+use crate::sip::transport::{Peer, Proto};
+use crate::time::Time;
+
+/// A call's handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+/// The leg a message belongs to: `A` sent us the INVITE, `B` we called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Leg {
+    A,
+    B,
+}
+
+/// What a client transaction is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ClientPurpose {
+    Invite,
+    Cancel,
+    Bye,
+    /// An in-dialog request relayed from the other leg's server transaction.
+    Relay {
+        server_tx: TxId,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Setup,
+    Answered,
+    Ending,
+}
+
+/// A 2xx to an INVITE we answered, retransmitted until its ACK (RFC 3261 13.3.1.4).
+#[derive(Debug, Clone)]
+struct Pending2xx {
+    leg: Leg,
+    seq: u32,
+    data: Bytes,
+    next: Time,
+    interval: Duration,
+    give_up: Time,
+}
+
+pub(super) struct Call {
+    a_tx: TxId,
+    a_req: Message,
+    a_peer: Peer,
+    a_tag: String,
+    a_dialog: Option<Dialog>,
+    b_side: Side,
+    b_target: usize,
+    b_peer: Peer,
+    b_tx: Option<TxId>,
+    b_invite: Option<Message>,
+    b_call_id: String,
+    b_tag: String,
+    /// Early dialogs by To tag; the answered one is `b_answered`.
+    b_dialogs: Vec<Dialog>,
+    b_answered: Option<usize>,
+    b_ack: Option<Bytes>,
+    b_any_response: bool,
+    b_provisional: bool,
+    cancel_pending: bool,
+    canceled: bool,
+    phase: Phase,
+    failover_at: Option<Time>,
+    pending_2xx: Vec<Pending2xx>,
+}
+
+impl Call {
+    pub(super) fn next_deadline(&self) -> Option<Time> {
+        let r = self.pending_2xx.iter().map(|p| p.next.min(p.give_up)).min();
+        [self.failover_at, r].into_iter().flatten().min()
+    }
+}
+
+fn is_reliable(p: &Peer) -> bool {
+    p.proto.is_reliable()
+}
+
+impl Gateway {
+    fn via(&mut self, proto: Proto) -> String {
+        let rport = if proto == Proto::Udp { ";rport" } else { "" };
+        format!("SIP/2.0/{} {}:{};branch={}{rport}", proto.via_token(), self.cfg.fqdn, self.cfg.port, self.rng.branch())
+    }
+
+    fn contact(&self, proto: Proto) -> String {
+        let t = match proto {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+            Proto::Tls => "tls",
+        };
+        format!("sip:{}:{};transport={t}", self.cfg.fqdn, self.cfg.port)
+    }
+
+    fn target_peer(&self, side: Side, index: usize) -> Option<Peer> {
+        let t = match side {
+            Side::Operator => Some(&self.cfg.operator),
+            Side::Teams => self.cfg.teams.get(index),
+        }?;
+        Some(Peer { proto: t.proto, addr: t.addr, conn: None })
+    }
+
+    pub(super) fn new_call(&mut self, now: Time, tx: TxId, req: Message, source: Peer) {
+        if self.calls.len() >= self.cfg.max_calls {
+            let tag = self.rng.tag();
+            self.respond(now, tx, 503, "Service Unavailable", Some(&tag), &[("Retry-After", "5")]);
+            return;
+        }
+        let a_side = self.side_of(&source);
+        let b_side = if a_side == Side::Operator { Side::Teams } else { Side::Operator };
+        let Some(b_peer) = self.target_peer(b_side, 0) else {
+            let tag = self.rng.tag();
+            self.respond(now, tx, 503, "Service Unavailable", Some(&tag), &[("Retry-After", "30")]);
+            return;
+        };
+        self.respond(now, tx, 100, "Trying", None, &[]);
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let call = Call {
+            a_tx: tx,
+            a_peer: source,
+            a_tag: self.rng.tag(),
+            a_dialog: None,
+            b_side,
+            b_target: 0,
+            b_peer,
+            b_tx: None,
+            b_invite: None,
+            b_call_id: self.rng.call_id(),
+            b_tag: self.rng.tag(),
+            b_dialogs: Vec::new(),
+            b_answered: None,
+            b_ack: None,
+            b_any_response: false,
+            b_provisional: false,
+            cancel_pending: false,
+            canceled: false,
+            phase: Phase::Setup,
+            failover_at: None,
+            pending_2xx: Vec::new(),
+            a_req: req,
+        };
+        let a_key = (call.a_req.call_id().unwrap_or("").to_owned(), call.a_tag.clone());
+        let b_key = (call.b_call_id.clone(), call.b_tag.clone());
+        self.by_dialog.insert(a_key, (id, Leg::A));
+        self.by_dialog.insert(b_key, (id, Leg::B));
+        self.by_server_invite.insert(tx, id);
+        self.calls.insert(id, call);
+        self.events.push_back(GatewayEvent::CallStarted { call: id, from: a_side });
+        self.send_b_invite(now, id);
+    }
+
+    /// Send (or re-send, after a failover) the B leg's INVITE.
+    fn send_b_invite(&mut self, now: Time, id: CallId) {
+        let Some(call) = self.calls.get(&id) else { return };
+        let (b_side, b_peer, b_target) = (call.b_side, call.b_peer, call.b_target);
+        let target = match b_side {
+            Side::Operator => self.cfg.operator.clone(),
+            Side::Teams => match self.cfg.teams.get(b_target) {
+                Some(t) => t.clone(),
+                None => return,
+            },
+        };
+        let via = self.via(b_peer.proto);
+        let contact = format!("<{}>", self.contact(b_peer.proto));
+        let extra: Vec<(&str, String)> =
+            if b_side == Side::Teams { vec![("X-MS-SBC", self.cfg.sbc_header.clone())] } else { Vec::new() };
+        let Some(call) = self.calls.get(&id) else { return };
+        let data = build::invite(&build::OutInvite {
+            incoming: &call.a_req,
+            target: &target,
+            via: &via,
+            call_id: &call.b_call_id,
+            from_tag: &call.b_tag,
+            contact: &contact,
+            fqdn: &self.cfg.fqdn,
+            extra: &extra,
+        });
+        let Ok(msg) = Message::parse_stream(Bytes::from(data)) else {
+            return self.fail_call(now, id, 500, "Server Internal Error", "outgoing INVITE did not parse");
+        };
+        match self.txs.send_request(now, msg.clone(), b_peer, is_reliable(&b_peer)) {
+            Ok(tx) => {
+                self.by_client.insert(tx, (id, ClientPurpose::Invite));
+                let failover = (b_side == Side::Teams).then(|| now + self.cfg.failover_after);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.b_tx = Some(tx);
+                    call.b_invite = Some(msg);
+                    call.b_any_response = false;
+                    call.failover_at = failover;
+                }
+            }
+            Err(_) => self.fail_call(now, id, 503, "Service Unavailable", "transaction table full"),
+        }
+    }
+
+    /// Move the call to the next Teams proxy if there is one; false if not.
+    fn failover(&mut self, now: Time, id: CallId, why: &str) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        if call.b_side != Side::Teams
+            || call.b_provisional
+            || call.canceled
+            || call.b_target + 1 >= self.cfg.teams.len()
+        {
+            return false;
+        }
+        let from = call.b_target;
+        call.b_target += 1;
+        let peer = self.cfg.teams.get(call.b_target).map(|t| Peer { proto: t.proto, addr: t.addr, conn: None });
+        if let Some(p) = peer {
+            call.b_peer = p;
+        }
+        // The abandoned attempt's transaction runs out on its own; its
+        // events no longer belong to the call.
+        if let Some(old) = call.b_tx.take() {
+            self.by_client.remove(&old);
+        }
+        let to = from + 1;
+        self.events.push_back(GatewayEvent::Failover { call: id, from, to, why: why.to_owned() });
+        self.send_b_invite(now, id);
+        true
+    }
+
+    fn fail_call(&mut self, now: Time, id: CallId, status: u16, reason: &str, detail: &str) {
+        if let Some(call) = self.calls.get(&id) {
+            let (a_tx, tag) = (call.a_tx, call.a_tag.clone());
+            self.respond(now, a_tx, status, reason, Some(&tag), &[]);
+        }
+        self.end_call(id, status, detail);
+    }
+
+    pub(super) fn end_call(&mut self, id: CallId, status: u16, reason: &str) {
+        if let Some(call) = self.calls.remove(&id) {
+            self.by_dialog.remove(&(call.a_req.call_id().unwrap_or("").to_owned(), call.a_tag.clone()));
+            self.by_dialog.remove(&(call.b_call_id.clone(), call.b_tag.clone()));
+            self.by_server_invite.remove(&call.a_tx);
+            self.by_client.retain(|_, (c, _)| *c != id);
+            self.events.push_back(GatewayEvent::CallEnded { call: id, status, reason: reason.to_owned() });
+        }
+    }
+
+    /// Relay a response from B onto A's INVITE transaction.
+    fn relay_to_a(&mut self, now: Time, id: CallId, resp: &Message) {
+        let Some(call) = self.calls.get(&id) else { return };
+        let status = resp.status().unwrap_or(500);
+        let contact = format!("<{}>", self.contact(call.a_peer.proto));
+        let mut extra: Vec<(&str, &str)> = Vec::new();
+        if (101..300).contains(&status) {
+            extra.push(("Contact", &contact));
+            extra.push(("Allow", ALLOW));
+        }
+        let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
+        let body = resp.body();
+        let body = (!body.is_empty()).then_some((ct.as_str(), body));
+        let reason = resp.reason().unwrap_or("").to_owned();
+        let data = mbuild::response(&call.a_req, status, &reason, Some(&call.a_tag), &extra, body);
+        let (a_tx, a_peer) = (call.a_tx, call.a_peer);
+        if (200..300).contains(&status) {
+            let seq = call.a_req.cseq().map_or(0, |c| c.seq);
+            let dialog = Dialog::uas(&call.a_req, &call.a_tag, &self.contact(a_peer.proto), true).ok();
+            let t1 = self.cfg.timers.t1;
+            let t64 = self.cfg.timers.t64();
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.a_dialog = dialog;
+                if !is_reliable(&a_peer) {
+                    call.pending_2xx.push(Pending2xx {
+                        leg: Leg::A,
+                        seq,
+                        data: Bytes::from(data.clone()),
+                        next: now + t1,
+                        interval: t1,
+                        give_up: now + t64,
+                    });
+                }
+            }
+        }
+        let _ = self.txs.send_response(now, a_tx, status, Bytes::from(data));
+    }
+
+    fn send_b_cancel(&mut self, now: Time, id: CallId) {
+        let Some(call) = self.calls.get(&id) else { return };
+        let (Some(inv), peer) = (call.b_invite.as_ref(), call.b_peer) else { return };
+        if let Ok(msg) = Message::parse_stream(Bytes::from(build::cancel(inv))) {
+            if let Ok(tx) = self.txs.send_request(now, msg, peer, is_reliable(&peer)) {
+                self.by_client.insert(tx, (id, ClientPurpose::Cancel));
+            }
+        }
+    }
+
+    /// ACK a 2xx on B (and remember the ACK for retransmitted 2xx).
+    fn ack_b(&mut self, id: CallId, dialog_index: usize) {
+        let Some(call) = self.calls.get(&id) else { return };
+        let peer = call.b_peer;
+        let seq = call.b_invite.as_ref().and_then(|m| m.cseq().ok()).map_or(1, |c| c.seq);
+        let via = self.via(peer.proto);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(d) = call.b_dialogs.get_mut(dialog_index) else { return };
+        let ack = Bytes::from(d.request("ACK", Some(seq)).print(&via, None));
+        call.b_ack = Some(ack.clone());
+        self.transport.send(peer, ack);
+    }
+
+    /// Send BYE on a leg's dialog through a client transaction.
+    fn send_bye(&mut self, now: Time, id: CallId, leg: Leg, dialog_index: Option<usize>) {
+        let Some(call) = self.calls.get(&id) else { return };
+        let peer = if leg == Leg::A { call.a_peer } else { call.b_peer };
+        let via = self.via(peer.proto);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let d = match leg {
+            Leg::A => call.a_dialog.as_mut(),
+            Leg::B => dialog_index.or(call.b_answered).and_then(|i| call.b_dialogs.get_mut(i)),
+        };
+        let Some(d) = d else { return };
+        let bye = d.request("BYE", None).print(&via, None);
+        if let Ok(msg) = Message::parse_stream(Bytes::from(bye)) {
+            if let Ok(tx) = self.txs.send_request(now, msg, peer, is_reliable(&peer)) {
+                self.by_client.insert(tx, (id, ClientPurpose::Bye));
+            }
+        }
+    }
+
+    fn b_dialog_index(&mut self, id: CallId, resp: &Message) -> Result<Option<usize>, DialogError> {
+        let Some(call) = self.calls.get_mut(&id) else { return Ok(None) };
+        let Some(tag) = resp.to().ok().and_then(|t| t.tag().map(str::to_owned)) else { return Ok(None) };
+        if let Some(i) = call.b_dialogs.iter().position(|d| d.id.remote_tag == tag) {
+            call.b_dialogs[i].update_from_response(resp)?;
+            return Ok(Some(i));
+        }
+        let Some(inv) = call.b_invite.as_ref() else { return Ok(None) };
+        let contact = format!("sip:{}:{}", self.cfg.fqdn, self.cfg.port);
+        let d = Dialog::uac(inv, resp, &contact)?;
+        if call.b_dialogs.len() >= 16 {
+            return Ok(None);
+        }
+        call.b_dialogs.push(d);
+        Ok(Some(call.b_dialogs.len() - 1))
+    }
+
+    pub(super) fn on_response(&mut self, now: Time, tx: TxId, resp: Message) {
+        let Some(&(id, purpose)) = self.by_client.get(&tx) else { return };
+        let status = resp.status().unwrap_or(500);
+        match purpose {
+            ClientPurpose::Invite => self.on_b_invite_response(now, id, tx, status, resp),
+            ClientPurpose::Cancel => {}
+            ClientPurpose::Bye => {
+                if status >= 200 {
+                    self.end_call(id, 200, "hung up");
+                }
+            }
+            ClientPurpose::Relay { server_tx } => {
+                let Some(req) = self.txs.request(server_tx).cloned() else { return };
+                let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
+                let body = resp.body();
+                let body = (!body.is_empty()).then_some((ct.as_str(), body));
+                let reason = resp.reason().unwrap_or("").to_owned();
+                let is_invite = req.method() == Some(Method::Invite);
+                let peer_proto = self.calls.get(&id).map_or(Proto::Udp, |c| c.a_peer.proto);
+                let contact = format!("<{}>", self.contact(peer_proto));
+                let extra: Vec<(&str, &str)> =
+                    if is_invite && (200..300).contains(&status) { vec![("Contact", &contact)] } else { Vec::new() };
+                let data = mbuild::response(&req, status, &reason, None, &extra, body);
+                if is_invite && (200..300).contains(&status) {
+                    self.ack_relayed_reinvite(id, tx, &resp);
+                }
+                let _ = self.txs.send_response(now, server_tx, status, Bytes::from(data));
+            }
+        }
+    }
+
+    /// A re-INVITE we relayed got a 2xx: ACK it on its leg at once.
+    fn ack_relayed_reinvite(&mut self, id: CallId, tx: TxId, resp: &Message) {
+        let seq = resp.cseq().map_or(0, |c| c.seq);
+        let Some(req) = self.txs.request(tx) else { return };
+        let Some(call) = self.calls.get(&id) else { return };
+        let leg = if req.call_id().ok() == Some(call.b_call_id.as_str()) { Leg::B } else { Leg::A };
+        let peer = if leg == Leg::A { call.a_peer } else { call.b_peer };
+        let via = self.via(peer.proto);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let d = match leg {
+            Leg::A => call.a_dialog.as_mut(),
+            Leg::B => call.b_answered.and_then(|i| call.b_dialogs.get_mut(i)),
+        };
+        if let Some(d) = d {
+            let ack = d.request("ACK", Some(seq)).print(&via, None);
+            self.transport.send(peer, Bytes::from(ack));
+        }
+    }
+
+    fn on_b_invite_response(&mut self, now: Time, id: CallId, tx: TxId, status: u16, resp: Message) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.b_tx != Some(tx) {
+            return;
+        }
+        call.b_any_response = true;
+        let (canceled, cancel_pending, phase) = (call.canceled, call.cancel_pending, call.phase);
+        if cancel_pending {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.cancel_pending = false;
+            }
+            self.send_b_cancel(now, id);
+        }
+        match status {
+            100 => {}
+            101..=199 => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.b_provisional = true;
+                    c.failover_at = None;
+                }
+                let _ = self.b_dialog_index(id, &resp);
+                if !canceled {
+                    self.relay_to_a(now, id, &resp);
+                }
+            }
+            200..=299 => {
+                let idx = match self.b_dialog_index(id, &resp) {
+                    Ok(Some(i)) => i,
+                    _ => return,
+                };
+                self.ack_b(id, idx);
+                let answered_other = self.calls.get(&id).and_then(|c| c.b_answered).is_some_and(|a| a != idx);
+                if canceled || answered_other || phase != Phase::Setup {
+                    // CANCEL/200 race, or a second fork answering: end that fork.
+                    if phase != Phase::Answered || answered_other {
+                        self.send_bye(now, id, Leg::B, Some(idx));
+                    }
+                    return;
+                }
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.b_answered = Some(idx);
+                    c.phase = Phase::Answered;
+                    c.failover_at = None;
+                }
+                self.relay_to_a(now, id, &resp);
+                self.events.push_back(GatewayEvent::CallAnswered { call: id });
+            }
+            _ => {
+                if !canceled
+                    && self.cfg.failover_statuses.contains(&status)
+                    && self.failover(now, id, &format!("{status}"))
+                {
+                    return;
+                }
+                let shown = if canceled { 487 } else { status };
+                if !canceled {
+                    self.relay_to_a(now, id, &resp);
+                }
+                self.end_call(id, shown, &format!("{} {}", status, resp.reason().unwrap_or("")));
+            }
+        }
+    }
+
+    pub(super) fn on_client_failure(&mut self, now: Time, tx: TxId) {
+        let Some(&(id, purpose)) = self.by_client.get(&tx) else { return };
+        match purpose {
+            ClientPurpose::Invite => {
+                if self.calls.get(&id).is_some_and(|c| c.b_tx == Some(tx)) {
+                    if self.failover(now, id, "no answer") {
+                        return;
+                    }
+                    let canceled = self.calls.get(&id).is_some_and(|c| c.canceled);
+                    if canceled {
+                        self.end_call(id, 487, "cancelled");
+                    } else {
+                        self.fail_call(now, id, 408, "Request Timeout", "no final answer");
+                    }
+                }
+            }
+            ClientPurpose::Bye => self.end_call(id, 200, "hung up (BYE unanswered)"),
+            ClientPurpose::Cancel => {}
+            ClientPurpose::Relay { server_tx } => {
+                if let Some(req) = self.txs.request(server_tx).cloned() {
+                    let data = mbuild::response(&req, 408, "Request Timeout", None, &[], None);
+                    let _ = self.txs.send_response(now, server_tx, 408, Bytes::from(data));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_cancel(&mut self, now: Time, tx: TxId, cancel: &Message) {
+        let invite_tx = self.txs.invite_for_cancel(cancel);
+        let call = invite_tx.and_then(|t| self.by_server_invite.get(&t).copied());
+        let Some(id) = call else {
+            self.respond(now, tx, 481, "Call/Transaction Does Not Exist", None, &[]);
+            return;
+        };
+        let tag = self.calls.get(&id).map(|c| c.a_tag.clone());
+        self.respond(now, tx, 200, "OK", tag.as_deref(), &[]);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.phase != Phase::Setup || call.canceled {
+            return;
+        }
+        call.canceled = true;
+        call.failover_at = None;
+        let (a_tx, a_tag, any) = (call.a_tx, call.a_tag.clone(), call.b_any_response);
+        self.respond(now, a_tx, 487, "Request Terminated", Some(&a_tag), &[]);
+        if any {
+            self.send_b_cancel(now, id);
+        } else if let Some(c) = self.calls.get_mut(&id) {
+            c.cancel_pending = true;
+        }
+    }
+
+    pub(super) fn on_ack(&mut self, _now: Time, ack: &Message) {
+        let (Ok(call_id), Ok(to)) = (ack.call_id(), ack.to()) else { return };
+        let Some(tag) = to.tag() else { return };
+        let Some(&(id, leg)) = self.by_dialog.get(&(call_id.to_owned(), tag.to_owned())) else { return };
+        let seq = ack.cseq().map_or(0, |c| c.seq);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.pending_2xx.retain(|p| !(p.leg == leg && p.seq == seq));
+        }
+    }
+
+    pub(super) fn on_stray(&mut self, resp: &Message) {
+        // A retransmitted 2xx after the INVITE transaction ended: ACK it again.
+        let (Ok(call_id), Ok(from)) = (resp.call_id(), resp.from()) else { return };
+        let Some(tag) = from.tag() else { return };
+        let Some(&(id, Leg::B)) = self.by_dialog.get(&(call_id.to_owned(), tag.to_owned())) else { return };
+        if let Some(call) = self.calls.get(&id) {
+            if let (Some(ack), true) = (call.b_ack.clone(), resp.status().is_some_and(|s| (200..300).contains(&s))) {
+                self.transport.send(call.b_peer, ack);
+            }
+        }
+    }
+
+    pub(super) fn in_dialog(&mut self, now: Time, id: CallId, leg: Leg, tx: TxId, req: Message) {
+        let method = req.method().unwrap_or(Method::Other);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let d = match leg {
+            Leg::A => call.a_dialog.as_mut(),
+            Leg::B => call.b_answered.and_then(|i| call.b_dialogs.get_mut(i)),
+        };
+        let Some(d) = d else {
+            self.respond(now, tx, 481, "Call/Transaction Does Not Exist", None, &[]);
+            return;
+        };
+        match d.receive(&req) {
+            Ok(()) => {}
+            Err(DialogError::CSeqOrder { .. }) => {
+                self.respond(now, tx, 500, "Server Internal Error", None, &[("Retry-After", "1")]);
+                return;
+            }
+            Err(_) => {
+                self.respond(now, tx, 481, "Call/Transaction Does Not Exist", None, &[]);
+                return;
+            }
+        }
+        let other = if leg == Leg::A { Leg::B } else { Leg::A };
+        if method == Method::Bye {
+            self.respond(now, tx, 200, "OK", None, &[]);
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.phase = Phase::Ending;
+                c.pending_2xx.clear();
+            }
+            let has_other = self.calls.get(&id).is_some_and(|c| match other {
+                Leg::A => c.a_dialog.is_some(),
+                Leg::B => c.b_answered.is_some(),
+            });
+            if has_other {
+                self.send_bye(now, id, other, None);
+            } else {
+                self.end_call(id, 200, "hung up");
+            }
+            return;
+        }
+        // Relay any other in-dialog request to the other leg.
+        let Some(call) = self.calls.get(&id) else { return };
+        let peer = if other == Leg::A { call.a_peer } else { call.b_peer };
+        let via = self.via(peer.proto);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let d = match other {
+            Leg::A => call.a_dialog.as_mut(),
+            Leg::B => call.b_answered.and_then(|i| call.b_dialogs.get_mut(i)),
+        };
+        let Some(d) = d else {
+            self.respond(now, tx, 481, "Call/Transaction Does Not Exist", None, &[]);
+            return;
+        };
+        let name = req.method_str().unwrap_or("INFO").to_owned();
+        let ct = req.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
+        let body = req.body();
+        let out = d.request(&name, None).print(&via, (!body.is_empty()).then_some((ct.as_str(), body)));
+        match Message::parse_stream(Bytes::from(out)).map(|m| self.txs.send_request(now, m, peer, is_reliable(&peer))) {
+            Ok(Ok(ctx)) => {
+                self.by_client.insert(ctx, (id, ClientPurpose::Relay { server_tx: tx }));
+            }
+            _ => self.respond(now, tx, 500, "Server Internal Error", None, &[]),
+        }
+    }
+
+    /// Failover and 2xx retransmission timers of one call.
+    pub(super) fn call_timers(&mut self, now: Time, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.failover_at.is_some_and(|t| t <= now) {
+            call.failover_at = None;
+            let any = call.b_any_response;
+            if any {
+                self.send_b_cancel(now, id);
+            }
+            if !self.failover(now, id, "no answer in time") {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.failover_at = None;
+                }
+            }
+        }
+        let t2 = self.cfg.timers.t2;
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let mut resend = Vec::new();
+        let mut gave_up = false;
+        for p in &mut call.pending_2xx {
+            if p.give_up <= now {
+                gave_up = true;
+            } else if p.next <= now {
+                resend.push((if p.leg == Leg::A { call.a_peer } else { call.b_peer }, p.data.clone()));
+                p.interval = (p.interval * 2).min(t2);
+                p.next = now + p.interval;
+            }
+        }
+        if gave_up {
+            // No ACK for our 2xx (RFC 3261 13.3.1.4): end the call both ways.
+            call.pending_2xx.clear();
+            call.phase = Phase::Ending;
+            self.send_bye(now, id, Leg::B, None);
+            self.send_bye(now, id, Leg::A, None);
+            return;
+        }
+        for (peer, data) in resend {
+            self.transport.send(peer, data);
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The B2BUA and the endpoint that drives it: basic calls in both
+//! directions between the operator trunk and the Teams proxies.
+//!
+//! Contract (sans-IO, like the layers below): feed datagrams, stream
+//! events and timer firings with the current [`Time`]; drain
+//! [`Gateway::poll_output`] (what the shell sends) and
+//! [`Gateway::poll_event`] (call events), then sleep until
+//! [`Gateway::poll_timeout`]. Identifiers come from the seeded [`Rng`], so
+//! a seed and a sequence of inputs give one transcript.
+//!
+//! A call owns two legs: `a` (the side the INVITE came from, answered
+//! through a server transaction and a UAS dialog) and `b` (the side we
+//! call, through client transactions and UAC dialogs, one per To tag while
+//! early). Nothing of one leg's Call-ID, tags, branches or Contact appears
+//! on the other. Provisionals and the final answer are relayed; a 2xx is
+//! ACKed on `b` and retransmitted on `a` until its ACK; CANCEL, BYE and
+//! in-dialog requests (re-INVITE, UPDATE, INFO, ...) cross over. Toward
+//! Teams, 408/503/504, a timeout or a transport error before any
+//! provisional moves the call to the next proxy, and so does no answer
+//! within `failover_after`. Bounds: `max_calls` (503 with Retry-After
+//! beyond it), the transaction table, the transport's connections.
+
+mod build;
+mod call;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::rng::Rng;
+use crate::sip::msg::{build as mbuild, validate, Message, Method};
+use crate::sip::transaction::{RequestOutcome, TimerConfig, Transactions, TxEvent, TxId};
+use crate::sip::transport::{self, ConnId, Output, Peer, Proto, Transport, TransportConfig};
+use crate::time::Time;
+
+use call::Call;
+pub use call::CallId;
+
+/// Methods the gateway serves (its Allow header).
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, NOTIFY";
+
+/// Which network a leg faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    Operator,
+    Teams,
+}
+
+/// A next hop: its transport, address and the host name written in URIs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub proto: Proto,
+    pub addr: SocketAddr,
+    /// Host (FQDN or address, with port if not default) for Request-URIs.
+    pub host: String,
+}
+
+/// What the gateway needs to route basic calls.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Our FQDN (Contact, Via, From host toward Teams).
+    pub fqdn: String,
+    /// Our SIP port (Via, Contact).
+    pub port: u16,
+    pub operator: Target,
+    /// Teams SIP proxies, tried in order.
+    pub teams: Vec<Target>,
+    pub timers: TimerConfig,
+    pub transport: TransportConfig,
+    pub max_calls: usize,
+    pub max_transactions: usize,
+    /// Toward Teams: no provisional within this time moves to the next proxy.
+    pub failover_after: Duration,
+    /// Statuses that move a call to the next proxy.
+    pub failover_statuses: Vec<u16>,
+    /// The X-MS-SBC value sent toward Teams.
+    pub sbc_header: String,
+}
+
+/// What happened to calls (for logs, CDRs and metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayEvent {
+    CallStarted {
+        call: CallId,
+        from: Side,
+    },
+    CallAnswered {
+        call: CallId,
+    },
+    /// The call is gone; `status` is the final status the caller saw (200
+    /// for an answered call that was hung up).
+    CallEnded {
+        call: CallId,
+        status: u16,
+        reason: String,
+    },
+    /// A Teams proxy failed for a call and the next one was tried.
+    Failover {
+        call: CallId,
+        from: usize,
+        to: usize,
+        why: String,
+    },
+}
+
+/// The gateway core.
+pub struct Gateway {
+    cfg: GatewayConfig,
+    rng: Rng,
+    transport: Transport,
+    txs: Transactions<Peer>,
+    calls: BTreeMap<CallId, Call>,
+    next_call: u64,
+    /// Server INVITE transaction -> call.
+    by_server_invite: HashMap<TxId, CallId>,
+    /// Client transaction -> (call, what it is for).
+    by_client: HashMap<TxId, (CallId, call::ClientPurpose)>,
+    /// (Call-ID, our tag) of either leg -> call.
+    by_dialog: HashMap<(String, String), (CallId, call::Leg)>,
+    events: VecDeque<GatewayEvent>,
+}
+
+impl Gateway {
+    pub fn new(cfg: GatewayConfig, seed: u64) -> Self {
+        Gateway {
+            rng: Rng::seeded(seed),
+            transport: Transport::new(cfg.transport),
+            txs: Transactions::new(cfg.timers, cfg.max_transactions),
+            calls: BTreeMap::new(),
+            next_call: 1,
+            by_server_invite: HashMap::new(),
+            by_client: HashMap::new(),
+            by_dialog: HashMap::new(),
+            events: VecDeque::new(),
+            cfg,
+        }
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Transactions in progress.
+    pub fn transactions(&self) -> usize {
+        self.txs.len()
+    }
+
+    pub fn counters(&self) -> transport::Counters {
+        self.transport.counters()
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.transport.poll_output()
+    }
+
+    pub fn poll_event(&mut self) -> Option<GatewayEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of the transport, the transactions and the calls.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let calls = self.calls.values().filter_map(Call::next_deadline).min();
+        [self.transport.poll_timeout(), self.txs.poll_timeout(), calls].into_iter().flatten().min()
+    }
+
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, data: Bytes) {
+        self.transport.handle_datagram(now, from, data);
+        self.pump(now);
+    }
+
+    pub fn handle_stream_opened(&mut self, now: Time, conn: ConnId, proto: Proto, peer: SocketAddr) -> bool {
+        self.transport.handle_stream_opened(now, conn, proto, peer)
+    }
+
+    pub fn handle_stream_data(&mut self, now: Time, conn: ConnId, data: &[u8]) {
+        self.transport.handle_stream_data(now, conn, data);
+        self.pump(now);
+    }
+
+    pub fn handle_stream_closed(&mut self, conn: ConnId) {
+        self.transport.handle_stream_closed(conn);
+    }
+
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.transport.handle_timeout(now);
+        self.txs.handle_timeout(now);
+        let due: Vec<CallId> =
+            self.calls.iter().filter(|(_, c)| c.next_deadline().is_some_and(|d| d <= now)).map(|(id, _)| *id).collect();
+        for id in due {
+            self.call_timers(now, id);
+        }
+        self.pump(now);
+    }
+
+    /// Move messages between the layers until nothing moves.
+    fn pump(&mut self, now: Time) {
+        loop {
+            let mut moved = false;
+            while let Some(r) = self.transport.poll_received() {
+                moved = true;
+                if r.msg.is_request() {
+                    match self.txs.handle_request(now, r.msg.clone(), r.from, r.from.proto.is_reliable()) {
+                        RequestOutcome::Overloaded => self.stateless(&r.msg, &r.from, 503, "Service Unavailable"),
+                        RequestOutcome::New(_)
+                        | RequestOutcome::Absorbed(_)
+                        | RequestOutcome::AckToTu
+                        | RequestOutcome::Unmatchable => {}
+                    }
+                } else {
+                    self.txs.handle_response(now, r.msg);
+                }
+            }
+            while let Some(e) = self.txs.poll_event() {
+                moved = true;
+                self.on_tx_event(now, e);
+            }
+            while let Some(t) = self.txs.poll_transmit() {
+                moved = true;
+                self.transport.send(t.dest, t.data);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn stateless(&mut self, req: &Message, from: &Peer, status: u16, reason: &str) {
+        if req.method() == Some(Method::Ack) {
+            return;
+        }
+        let extra: &[(&str, &str)] = if status == 503 { &[("Retry-After", "5")] } else { &[] };
+        let resp = mbuild::response(req, status, reason, Some(&self.rng.tag()), extra, None);
+        self.transport.send(transport::response_target(req, from), Bytes::from(resp));
+    }
+
+    /// Which side a message came from: the Teams proxies are known.
+    fn side_of(&self, from: &Peer) -> Side {
+        if self.cfg.teams.iter().any(|t| t.addr == from.addr) {
+            Side::Teams
+        } else {
+            Side::Operator
+        }
+    }
+
+    fn on_tx_event(&mut self, now: Time, e: TxEvent<Peer>) {
+        match e {
+            TxEvent::Request { tx, msg, source } => self.on_request(now, tx, msg, source),
+            TxEvent::Ack { msg, .. } => self.on_ack(now, &msg),
+            TxEvent::Response { tx, msg } => self.on_response(now, tx, msg),
+            TxEvent::Stray { msg } => self.on_stray(&msg),
+            TxEvent::Timeout { tx, .. } | TxEvent::TransportError { tx } => self.on_client_failure(now, tx),
+            TxEvent::Terminated { tx } => {
+                self.by_server_invite.remove(&tx);
+                self.by_client.remove(&tx);
+            }
+        }
+    }
+
+    fn respond(&mut self, now: Time, tx: TxId, status: u16, reason: &str, tag: Option<&str>, extra: &[(&str, &str)]) {
+        if let Some(req) = self.txs.request(tx).cloned() {
+            let resp = mbuild::response(&req, status, reason, tag, extra, None);
+            let _ = self.txs.send_response(now, tx, status, Bytes::from(resp));
+        }
+    }
+
+    fn on_request(&mut self, now: Time, tx: TxId, msg: Message, source: Peer) {
+        if let Some(r) = validate::validate_request(&msg, &validate::GATEWAY) {
+            let extra: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let tag = self.rng.tag();
+            self.respond(now, tx, r.status, r.reason, Some(&tag), &extra);
+            return;
+        }
+        let method = msg.method().unwrap_or(Method::Other);
+        let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_owned));
+        if method == Method::Cancel {
+            return self.on_cancel(now, tx, &msg);
+        }
+        if let Some(tag) = to_tag {
+            let key = (msg.call_id().unwrap_or("").to_owned(), tag);
+            match self.by_dialog.get(&key).copied() {
+                Some((call, leg)) => self.in_dialog(now, call, leg, tx, msg),
+                None => self.respond(now, tx, 481, "Call/Transaction Does Not Exist", None, &[]),
+            }
+            return;
+        }
+        match method {
+            Method::Options => {
+                let tag = self.rng.tag();
+                let accept = validate::GATEWAY.accept.join(", ");
+                let extra = [("Allow", ALLOW), ("Accept", accept.as_str()), ("Supported", "timer, replaces")];
+                self.respond(now, tx, 200, "OK", Some(&tag), &extra);
+            }
+            Method::Invite => self.new_call(now, tx, msg, source),
+            _ => {
+                let tag = self.rng.tag();
+                self.respond(now, tx, 481, "Call/Transaction Does Not Exist", Some(&tag), &[]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

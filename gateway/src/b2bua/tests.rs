@@ -1,0 +1,251 @@
+//! Basic calls through the sans-IO gateway, driven in memory: the test
+//! plays the operator and the Teams proxies with hand-written messages.
+
+use std::net::SocketAddr;
+
+use super::*;
+use crate::sip::msg::HeaderName;
+
+const OP: &str = "192.0.2.10:5060";
+const TEAMS: [&str; 3] = ["192.0.2.101:5061", "192.0.2.102:5061", "192.0.2.103:5061"];
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn ms(n: u64) -> Time {
+    Time::from_millis(n)
+}
+
+fn config() -> GatewayConfig {
+    GatewayConfig {
+        fqdn: "sbc.example.com".into(),
+        port: 5060,
+        operator: Target { proto: Proto::Udp, addr: addr(OP), host: "192.0.2.10".into() },
+        teams: TEAMS
+            .iter()
+            .map(|a| Target { proto: Proto::Udp, addr: addr(a), host: "sip.pstnhub.example:5061".into() })
+            .collect(),
+        timers: TimerConfig::default(),
+        transport: TransportConfig::default(),
+        max_calls: 10,
+        max_transactions: 100,
+        failover_after: Duration::from_secs(10),
+        failover_statuses: vec![408, 503, 504],
+        sbc_header: "Bridgehead/0.1.0".into(),
+    }
+}
+
+/// Datagrams the gateway sent, parsed, with their destination.
+fn out(gw: &mut Gateway) -> Vec<(SocketAddr, Message)> {
+    std::iter::from_fn(|| gw.poll_output())
+        .filter_map(|o| match o {
+            Output::Datagram { to, data } => Some((to, Message::parse_datagram(data).expect("gateway output parses"))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn to(v: &[(SocketAddr, Message)], a: &str) -> Vec<Message> {
+    v.iter().filter(|(t, _)| *t == addr(a)).map(|(_, m)| m.clone()).collect()
+}
+
+const SDP: &str =
+    "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n";
+
+fn op_invite() -> String {
+    format!(
+        "INVITE sip:+14255550100@sbc.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKop1;rport\r\n\
+Max-Forwards: 70\r\nFrom: \"Alice\" <sip:+14255550199@op.example>;tag=op-a\r\nTo: <sip:+14255550100@sbc.example.com>\r\n\
+Call-ID: op-call-1@192.0.2.10\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.0.2.10:5060>\r\nP-Asserted-Identity: <sip:+14255550199@op.example>\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
+        SDP.len()
+    )
+}
+
+fn reply(req: &Message, status: u16, tag: &str, contact: bool, body: bool) -> Bytes {
+    let c = format!("<sip:client@{}>", "52.114.0.1");
+    let extra: Vec<(&str, &str)> = if contact { vec![("Contact", c.as_str())] } else { vec![] };
+    let b = body.then_some(("application/sdp", SDP.as_bytes()));
+    Bytes::from(crate::sip::msg::build::response(req, status, "X", Some(tag), &extra, b))
+}
+
+fn events(gw: &mut Gateway) -> Vec<GatewayEvent> {
+    std::iter::from_fn(|| gw.poll_event()).collect()
+}
+
+/// Operator INVITE in; returns the INVITE the gateway sent to Teams proxy 1.
+fn start(gw: &mut Gateway) -> Message {
+    gw.handle_datagram(ms(0), addr(OP), Bytes::from(op_invite()));
+    let o = out(gw);
+    assert_eq!(to(&o, OP)[0].status(), Some(100), "100 Trying at once");
+    to(&o, TEAMS[0]).pop().expect("INVITE to the first Teams proxy")
+}
+
+#[test]
+fn outbound_call_answered_and_hung_up_by_the_caller() {
+    let mut gw = Gateway::new(config(), 1);
+    let inv = start(&mut gw);
+    // Topology hiding and Teams headers.
+    assert_ne!(inv.call_id().unwrap(), "op-call-1@192.0.2.10");
+    assert_ne!(inv.from().unwrap().tag(), Some("op-a"));
+    assert!(!String::from_utf8_lossy(inv.raw()).contains("192.0.2.10:5060;branch"), "no operator Via on the Teams leg");
+    assert_eq!(inv.request_uri_str(), Some("sip:+14255550100@sip.pstnhub.example:5061;user=phone"));
+    assert_eq!(inv.from().unwrap().display_name().unwrap(), "Alice");
+    assert_eq!(inv.header_value(HeaderName::MaxForwards), Some("69"));
+    assert!(inv.headers_by_name("X-MS-SBC").next().is_some());
+    assert_eq!(inv.p_asserted_identities().count(), 1);
+    assert_eq!(inv.body(), SDP.as_bytes());
+    // 180 from a Teams client, relayed with the gateway's own tag and Contact.
+    gw.handle_datagram(ms(100), addr(TEAMS[0]), reply(&inv, 180, "t1", true, false));
+    let o = out(&mut gw);
+    let ring = &to(&o, OP)[0];
+    assert_eq!(ring.status(), Some(180));
+    let a_tag = ring.to().unwrap().tag().unwrap().to_owned();
+    assert_ne!(a_tag, "t1");
+    assert_eq!(ring.call_id().unwrap(), "op-call-1@192.0.2.10");
+    assert!(ring.header_value(HeaderName::Contact).unwrap().contains("sbc.example.com"));
+    // 200 with SDP: ACKed toward Teams, relayed to the operator.
+    gw.handle_datagram(ms(2000), addr(TEAMS[0]), reply(&inv, 200, "t1", true, true));
+    let o = out(&mut gw);
+    let ack = &to(&o, TEAMS[0])[0];
+    assert_eq!(ack.method(), Some(Method::Ack));
+    assert_eq!(ack.request_uri_str(), Some("sip:client@52.114.0.1"));
+    let ok = &to(&o, OP)[0];
+    assert_eq!((ok.status(), ok.body()), (Some(200), SDP.as_bytes()));
+    assert_eq!(ok.to().unwrap().tag(), Some(a_tag.as_str()));
+    // Without the operator's ACK the 200 is retransmitted (T1).
+    gw.handle_timeout(ms(2500));
+    assert_eq!(to(&out(&mut gw), OP)[0].status(), Some(200));
+    let op_ack = format!(
+        "ACK sip:sbc.example.com:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKop2\r\nFrom: \"Alice\" <sip:+14255550199@op.example>;tag=op-a\r\n\
+To: <sip:+14255550100@sbc.example.com>;tag={a_tag}\r\nCall-ID: op-call-1@192.0.2.10\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    gw.handle_datagram(ms(2600), addr(OP), Bytes::from(op_ack));
+    gw.handle_timeout(ms(3600));
+    assert!(to(&out(&mut gw), OP).is_empty(), "ACK stops the retransmission");
+    // The caller hangs up: 200 to the operator, BYE to Teams.
+    let bye = format!(
+        "BYE sip:sbc.example.com:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKop3\r\nFrom: \"Alice\" <sip:+14255550199@op.example>;tag=op-a\r\n\
+To: <sip:+14255550100@sbc.example.com>;tag={a_tag}\r\nCall-ID: op-call-1@192.0.2.10\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    gw.handle_datagram(ms(60_000), addr(OP), Bytes::from(bye));
+    let o = out(&mut gw);
+    assert_eq!(to(&o, OP)[0].status(), Some(200));
+    let teams_bye = to(&o, TEAMS[0]).pop().unwrap();
+    assert_eq!(teams_bye.method(), Some(Method::Bye));
+    assert_eq!(teams_bye.to().unwrap().tag(), Some("t1"));
+    assert_eq!(teams_bye.call_id().unwrap(), inv.call_id().unwrap());
+    gw.handle_datagram(ms(60_050), addr(TEAMS[0]), reply(&teams_bye, 200, "t1", false, false));
+    let ev = events(&mut gw);
+    assert!(matches!(ev.first(), Some(GatewayEvent::CallStarted { from: Side::Operator, .. })));
+    assert!(ev.iter().any(|e| matches!(e, GatewayEvent::CallAnswered { .. })));
+    assert!(matches!(ev.last(), Some(GatewayEvent::CallEnded { status: 200, .. })));
+    assert_eq!(gw.active_calls(), 0);
+}
+
+#[test]
+fn busy_is_relayed_and_not_retried() {
+    let mut gw = Gateway::new(config(), 2);
+    let inv = start(&mut gw);
+    gw.handle_datagram(ms(100), addr(TEAMS[0]), reply(&inv, 486, "t1", false, false));
+    let o = out(&mut gw);
+    assert_eq!(to(&o, TEAMS[0])[0].method(), Some(Method::Ack), "ACK for the 486");
+    assert_eq!(to(&o, OP)[0].status(), Some(486));
+    assert!(to(&o, TEAMS[1]).is_empty(), "486 is never retried");
+    assert_eq!(gw.active_calls(), 0);
+}
+
+#[test]
+fn teams_503_moves_to_the_next_proxy_and_silence_to_the_third() {
+    let mut gw = Gateway::new(config(), 3);
+    let inv = start(&mut gw);
+    gw.handle_datagram(ms(100), addr(TEAMS[0]), reply(&inv, 503, "t1", false, false));
+    let o = out(&mut gw);
+    let inv2 = to(&o, TEAMS[1]).pop().expect("next proxy");
+    assert_eq!(inv2.call_id().unwrap(), inv.call_id().unwrap(), "same call, same leg identity");
+    assert_ne!(inv2.top_via().unwrap().branch(), inv.top_via().unwrap().branch());
+    assert!(to(&o, OP).is_empty(), "the operator sees nothing of the failover");
+    // Proxy 2 stays silent: after 10 s the third is tried.
+    gw.handle_timeout(ms(100 + 9_999));
+    assert!(to(&out(&mut gw), TEAMS[2]).is_empty());
+    gw.handle_timeout(ms(100 + 10_000));
+    let inv3 = to(&out(&mut gw), TEAMS[2]).pop().expect("third proxy");
+    gw.handle_datagram(ms(10_200), addr(TEAMS[2]), reply(&inv3, 200, "t3", true, true));
+    assert_eq!(to(&out(&mut gw), OP)[0].status(), Some(200));
+    let fails: Vec<_> = events(&mut gw).into_iter().filter(|e| matches!(e, GatewayEvent::Failover { .. })).collect();
+    assert_eq!(fails.len(), 2);
+}
+
+#[test]
+fn cancel_before_answer() {
+    let mut gw = Gateway::new(config(), 4);
+    let inv = start(&mut gw);
+    gw.handle_datagram(ms(100), addr(TEAMS[0]), reply(&inv, 180, "t1", true, false));
+    out(&mut gw);
+    let cancel = op_invite()
+        .replacen("INVITE sip:", "CANCEL sip:", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .replace("Content-Type: application/sdp\r\n", "");
+    let cancel = cancel.split("Content-Length").next().unwrap().to_owned() + "Content-Length: 0\r\n\r\n";
+    gw.handle_datagram(ms(500), addr(OP), Bytes::from(cancel));
+    let o = out(&mut gw);
+    let op: Vec<u16> = to(&o, OP).iter().filter_map(Message::status).collect();
+    assert_eq!(op, [200, 487]);
+    let teams_cancel = to(&o, TEAMS[0]).pop().unwrap();
+    assert_eq!(teams_cancel.method(), Some(Method::Cancel));
+    assert_eq!(teams_cancel.top_via().unwrap().branch(), inv.top_via().unwrap().branch());
+    gw.handle_datagram(ms(600), addr(TEAMS[0]), reply(&teams_cancel, 200, "t1", false, false));
+    gw.handle_datagram(ms(610), addr(TEAMS[0]), reply(&inv, 487, "t1", false, false));
+    let o = out(&mut gw);
+    assert_eq!(to(&o, TEAMS[0])[0].method(), Some(Method::Ack));
+    assert!(to(&o, OP).is_empty(), "no second final toward the operator");
+    assert!(matches!(events(&mut gw).last(), Some(GatewayEvent::CallEnded { status: 487, .. })));
+}
+
+#[test]
+fn options_are_answered_and_the_call_limit_gives_503() {
+    let mut cfg = config();
+    cfg.max_calls = 1;
+    let mut gw = Gateway::new(cfg, 5);
+    let opt = "OPTIONS sip:sbc.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.101:5061;branch=z9hG4bKopt\r\nMax-Forwards: 70\r\n\
+From: <sip:ping@teams.example>;tag=p\r\nTo: <sip:sbc.example.com>\r\nCall-ID: ping-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    gw.handle_datagram(ms(0), addr(TEAMS[0]), Bytes::from_static(opt.as_bytes()));
+    let o = out(&mut gw);
+    let r = &to(&o, TEAMS[0])[0];
+    assert_eq!(r.status(), Some(200));
+    assert!(r.header_value(HeaderName::Allow).unwrap().contains("INVITE"));
+    start(&mut gw);
+    let second = op_invite().replace("op-call-1", "op-call-2").replace("z9hG4bKop1", "z9hG4bKop9");
+    gw.handle_datagram(ms(10), addr(OP), Bytes::from(second));
+    let o = out(&mut gw);
+    let r = &to(&o, OP)[0];
+    assert_eq!(r.status(), Some(503));
+    assert_eq!(r.header_value(HeaderName::RetryAfter), Some("5"));
+}
+
+#[test]
+fn inbound_call_from_teams_reaches_the_operator() {
+    let mut gw = Gateway::new(config(), 6);
+    let inv = op_invite()
+        .replace("192.0.2.10:5060;branch", "192.0.2.101:5061;branch")
+        .replace("sip:+14255550100@sbc.example.com SIP", "sip:+14255550100@sbc.example.com;user=phone SIP");
+    gw.handle_datagram(ms(0), addr(TEAMS[0]), Bytes::from(inv));
+    let o = out(&mut gw);
+    let to_op = to(&o, OP).pop().expect("INVITE to the operator");
+    assert_eq!(to_op.method(), Some(Method::Invite));
+    assert_eq!(to_op.request_uri_str(), Some("sip:+14255550100@192.0.2.10;user=phone"));
+    assert!(to_op.headers_by_name("X-MS-SBC").next().is_none(), "X-MS-SBC only toward Teams");
+    assert!(matches!(events(&mut gw)[0], GatewayEvent::CallStarted { from: Side::Teams, .. }));
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let run = |seed| {
+        let mut gw = Gateway::new(config(), seed);
+        let inv = start(&mut gw);
+        inv.raw().to_vec()
+    };
+    assert_eq!(run(42), run(42));
+    assert_ne!(run(42), run(43));
+}
