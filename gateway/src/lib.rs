@@ -6,6 +6,8 @@
 //! root for the layers and who may call whom.
 
 pub mod b2bua;
+pub mod config;
+pub mod io;
 pub mod rng;
 pub mod sip;
 pub mod time;

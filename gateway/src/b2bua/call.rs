@@ -113,7 +113,7 @@ impl Gateway {
     }
 
     pub(super) fn new_call(&mut self, now: Time, tx: TxId, req: Message, source: Peer) {
-        if self.calls.len() >= self.cfg.max_calls {
+        if self.calls.len() >= self.cfg.max_calls || self.draining {
             let tag = self.rng.tag();
             self.respond(now, tx, 503, "Service Unavailable", Some(&tag), &[("Retry-After", "5")]);
             return;

@@ -120,6 +120,8 @@ pub struct Gateway {
     /// (Call-ID, our tag) of either leg -> call.
     by_dialog: HashMap<(String, String), (CallId, call::Leg)>,
     events: VecDeque<GatewayEvent>,
+    /// Refusing new calls (SIGTERM drain).
+    draining: bool,
 }
 
 impl Gateway {
@@ -134,8 +136,15 @@ impl Gateway {
             by_client: HashMap::new(),
             by_dialog: HashMap::new(),
             events: VecDeque::new(),
+            draining: false,
             cfg,
         }
+    }
+
+    /// Stop taking new calls (they get 503 with Retry-After); calls in
+    /// progress go on.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
     }
 
     /// Calls in progress.

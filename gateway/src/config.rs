@@ -1,0 +1,303 @@
+//! The gateway's configuration file (TOML) and its validation.
+//!
+//! Contract: [`Config::from_toml`] reads the file and checks every field;
+//! it returns either a complete configuration or every error found, each
+//! naming the field (`teams.proxies[1].address`) and the reason. Nothing
+//! is defaulted silently except the fields documented as optional in
+//! `gateway/config.example.toml`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::b2bua::{GatewayConfig, Target};
+use crate::sip::msg::Limits;
+use crate::sip::transaction::TimerConfig;
+use crate::sip::transport::{Proto, TransportConfig};
+
+/// One configuration fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), reason: reason.into() }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    sip: RawSip,
+    operator: RawTarget,
+    teams: RawTeams,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    timers: RawTimers,
+    #[serde(default)]
+    shutdown: RawShutdown,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSip {
+    fqdn: String,
+    listen: String,
+    seed: Option<u64>,
+    sbc_header: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    address: String,
+    transport: String,
+    host: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTeams {
+    proxies: Vec<RawTarget>,
+    #[serde(default = "default_failover_ms")]
+    failover_after_ms: u64,
+    #[serde(default = "default_failover_statuses")]
+    failover_statuses: Vec<u16>,
+}
+
+fn default_failover_ms() -> u64 {
+    10_000
+}
+fn default_failover_statuses() -> Vec<u16> {
+    vec![408, 503, 504]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    max_calls: usize,
+    max_transactions: usize,
+    max_connections: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits { max_calls: 10_000, max_transactions: 50_000, max_connections: 4096 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTimers {
+    t1_ms: u64,
+    t2_ms: u64,
+    t4_ms: u64,
+}
+
+impl Default for RawTimers {
+    fn default() -> Self {
+        RawTimers { t1_ms: 500, t2_ms: 4000, t4_ms: 5000 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawShutdown {
+    drain_timeout_s: u64,
+}
+
+impl Default for RawShutdown {
+    fn default() -> Self {
+        RawShutdown { drain_timeout_s: 30 }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    /// Where the SIP listeners bind (UDP and TCP on the same address).
+    pub listen: SocketAddr,
+    /// RNG seed; `None`: the shell draws one from the OS.
+    pub seed: Option<u64>,
+    /// SIGTERM: stop taking calls, wait this long for calls to end.
+    pub drain_timeout: Duration,
+}
+
+fn target(raw: &RawTarget, field: &str, errors: &mut Vec<ConfigError>) -> Option<Target> {
+    let addr = match raw.address.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.push(err(format!("{field}.address"), format!("'{}' is not an IP:port address", raw.address)));
+            None
+        }
+    };
+    let proto = match raw.transport.to_ascii_lowercase().as_str() {
+        "udp" => Some(Proto::Udp),
+        "tcp" => Some(Proto::Tcp),
+        "tls" => {
+            errors.push(err(
+                format!("{field}.transport"),
+                "tls is not available in this build yet (the shell carries udp and tcp)",
+            ));
+            None
+        }
+        other => {
+            errors.push(err(format!("{field}.transport"), format!("'{other}' is not one of udp, tcp, tls")));
+            None
+        }
+    };
+    let host = raw.host.clone().or_else(|| addr.map(|a| a.to_string()));
+    if let Some(h) = &host {
+        if h.is_empty() || h.bytes().any(|b| b.is_ascii_whitespace() || b"<>\";@".contains(&b)) {
+            errors.push(err(format!("{field}.host"), format!("'{h}' is not a host name")));
+        }
+    }
+    Some(Target { proto: proto?, addr: addr?, host: host? })
+}
+
+impl Config {
+    /// Parse and validate a TOML configuration.
+    pub fn from_toml(text: &str) -> Result<Config, Vec<ConfigError>> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let field = e.span().map_or_else(|| "file".to_owned(), |s| line_col(text, s.start));
+            vec![err(field, e.message().to_owned())]
+        })?;
+        let mut errors = Vec::new();
+        let fqdn = raw.sip.fqdn.trim().to_owned();
+        if fqdn.is_empty() || crate::sip::msg::Host::parse(&fqdn).is_err() {
+            errors.push(err("sip.fqdn", format!("'{fqdn}' is not a host name")));
+        }
+        let listen = raw.sip.listen.parse::<SocketAddr>().map_err(|_| {
+            errors.push(err("sip.listen", format!("'{}' is not an IP:port address", raw.sip.listen)));
+        });
+        let operator = target(&raw.operator, "operator", &mut errors);
+        if raw.teams.proxies.is_empty() {
+            errors.push(err("teams.proxies", "at least one Teams SIP proxy is needed"));
+        }
+        if raw.teams.proxies.len() > 8 {
+            errors.push(err("teams.proxies", "at most 8 proxies"));
+        }
+        let teams: Vec<Option<Target>> = raw
+            .teams
+            .proxies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| target(p, &format!("teams.proxies[{i}]"), &mut errors))
+            .collect();
+        for s in &raw.teams.failover_statuses {
+            if !(400..=699).contains(s) {
+                errors.push(err("teams.failover_statuses", format!("{s} is not a failure status (400-699)")));
+            }
+        }
+        if !(1000..=120_000).contains(&raw.teams.failover_after_ms) {
+            errors.push(err("teams.failover_after_ms", "must be between 1000 and 120000"));
+        }
+        let t = &raw.timers;
+        if !(50..=10_000).contains(&t.t1_ms) {
+            errors.push(err("timers.t1_ms", "must be between 50 and 10000"));
+        }
+        if t.t2_ms < t.t1_ms {
+            errors.push(err("timers.t2_ms", "must not be below timers.t1_ms"));
+        }
+        if t.t4_ms == 0 || t.t4_ms > 60_000 {
+            errors.push(err("timers.t4_ms", "must be between 1 and 60000"));
+        }
+        let l = &raw.limits;
+        for (name, v, max) in [
+            ("limits.max_calls", l.max_calls, 1_000_000),
+            ("limits.max_transactions", l.max_transactions, 10_000_000),
+            ("limits.max_connections", l.max_connections, 1_000_000),
+        ] {
+            if v == 0 || v > max {
+                errors.push(err(name, format!("must be between 1 and {max}")));
+            }
+        }
+        if l.max_transactions < l.max_calls {
+            errors.push(err("limits.max_transactions", "must be at least limits.max_calls"));
+        }
+        if raw.shutdown.drain_timeout_s > 3600 {
+            errors.push(err("shutdown.drain_timeout_s", "at most 3600"));
+        }
+        let sbc_header = raw.sip.sbc_header.unwrap_or_else(|| format!("Bridgehead/{}", env!("CARGO_PKG_VERSION")));
+        if sbc_header.bytes().any(|b| b < 0x20) {
+            errors.push(err("sip.sbc_header", "control characters are not allowed"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let (Ok(listen), Some(operator)) = (listen, operator) else { return Err(errors) };
+        let teams: Vec<Target> = teams.into_iter().flatten().collect();
+        let timers = TimerConfig {
+            t1: Duration::from_millis(t.t1_ms),
+            t2: Duration::from_millis(t.t2_ms),
+            t4: Duration::from_millis(t.t4_ms),
+            ..TimerConfig::default()
+        };
+        Ok(Config {
+            gateway: GatewayConfig {
+                fqdn,
+                port: listen.port(),
+                operator,
+                teams,
+                timers,
+                transport: TransportConfig {
+                    limits: Limits::default(),
+                    max_connections: l.max_connections,
+                    ..TransportConfig::default()
+                },
+                max_calls: l.max_calls,
+                max_transactions: l.max_transactions,
+                failover_after: Duration::from_millis(raw.teams.failover_after_ms),
+                failover_statuses: raw.teams.failover_statuses,
+                sbc_header,
+            },
+            listen,
+            seed: raw.sip.seed,
+            drain_timeout: Duration::from_secs(raw.shutdown.drain_timeout_s),
+        })
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.len(), |p| before.len() - p - 1) + 1;
+    format!("line {line}, column {col}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../config.example.toml");
+
+    #[test]
+    fn the_example_is_valid() {
+        let c = Config::from_toml(EXAMPLE).expect("example config");
+        assert_eq!(c.gateway.teams.len(), 3);
+        assert_eq!(c.gateway.failover_after, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn every_error_names_its_field() {
+        let bad = EXAMPLE
+            .replace("address = \"192.0.2.10:5060\"", "address = \"nowhere\"")
+            .replace("t2_ms = 4000", "t2_ms = 100")
+            .replace("max_calls = 10000", "max_calls = 0");
+        let errs = Config::from_toml(&bad).unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"operator.address"), "{errs:?}");
+        assert!(fields.contains(&"timers.t2_ms"), "{errs:?}");
+        assert!(fields.contains(&"limits.max_calls"), "{errs:?}");
+        let unknown = Config::from_toml(&EXAMPLE.replace("[limits]", "[limits]\nmax_cals = 3")).unwrap_err();
+        assert!(unknown[0].reason.contains("unknown field `max_cals`"), "{unknown:?}");
+        assert!(unknown[0].field.starts_with("line "), "{unknown:?}");
+        let tls = Config::from_toml(&EXAMPLE.replace("transport = \"udp\"", "transport = \"tls\"")).unwrap_err();
+        assert!(tls.iter().any(|e| e.field.ends_with(".transport") && e.reason.contains("tls")));
+    }
+}
