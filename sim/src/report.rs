@@ -38,6 +38,13 @@ impl SuiteResult {
     }
 }
 
+/// Markdown report; `extra` (ladders, histograms) is appended.
+pub fn markdown_with(suites: &[SuiteResult], seed: u64, extra: &str) -> String {
+    let mut out = markdown(suites, seed);
+    out.push_str(extra);
+    out
+}
+
 /// Markdown report.
 pub fn markdown(suites: &[SuiteResult], seed: u64) -> String {
     let total: usize = suites.iter().map(|s| s.cases.len()).sum();
@@ -78,6 +85,16 @@ fn xml_escape(s: &str) -> String {
         }
     }
     o
+}
+
+/// Self-contained HTML report; `extra` is shown preformatted at the end.
+pub fn html_with(suites: &[SuiteResult], seed: u64, extra: &str) -> String {
+    let mut out = html(suites, seed);
+    if !extra.is_empty() {
+        let at = out.rfind("</body>").unwrap_or(out.len());
+        out.insert_str(at, &format!("<h2>Ladders and histograms</h2>\n<pre>{}</pre>\n", xml_escape(extra)));
+    }
+    out
 }
 
 /// Self-contained HTML report.
@@ -139,9 +156,14 @@ pub fn junit(suites: &[SuiteResult]) -> String {
 
 /// Write the three reports into `dir`.
 pub fn write_all(dir: &Path, suites: &[SuiteResult], seed: u64) -> std::io::Result<()> {
+    write_all_with(dir, suites, seed, "")
+}
+
+/// Write the three reports into `dir`, with extra Markdown sections.
+pub fn write_all_with(dir: &Path, suites: &[SuiteResult], seed: u64, extra: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("certification.md"), markdown(suites, seed))?;
-    std::fs::write(dir.join("certification.html"), html(suites, seed))?;
+    std::fs::write(dir.join("certification.md"), markdown_with(suites, seed, extra))?;
+    std::fs::write(dir.join("certification.html"), html_with(suites, seed, extra))?;
     std::fs::write(dir.join("junit.xml"), junit(suites))?;
     Ok(())
 }

@@ -222,10 +222,15 @@ impl Gateway {
         if let Some(p) = peer {
             call.b_peer = p;
         }
-        // The abandoned attempt's transaction runs out on its own; its
-        // events no longer belong to the call.
+        // The abandoned attempt no longer belongs to the call: a proxy that
+        // never answered is not retransmitted to any more; one that sent a
+        // provisional was sent a CANCEL (call_timers) and finishes on its own.
+        let answered_at_all = call.b_any_response;
         if let Some(old) = call.b_tx.take() {
             self.by_client.remove(&old);
+            if !answered_at_all {
+                self.txs.abandon(old);
+            }
         }
         let to = from + 1;
         self.events.push_back(GatewayEvent::Failover { call: id, from, to, why: why.to_owned() });

@@ -6,7 +6,33 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use sim::scenario::{self, Scenario};
 use sim::{conformance, report};
+
+/// Post-dial delay (operator INVITE to first 18x), bucketed.
+fn pdd_histogram(pdd: &[u64]) -> String {
+    let bounds = [50u64, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000];
+    let mut counts = vec![0usize; bounds.len() + 1];
+    for &d in pdd {
+        let i = bounds.iter().position(|&b| d <= b).unwrap_or(bounds.len());
+        counts[i] += 1;
+    }
+    let mut sorted = pdd.to_vec();
+    sorted.sort_unstable();
+    let pct = |p: usize| sorted[(sorted.len() * p / 100).min(sorted.len() - 1)];
+    let mut out = format!(
+        "\n## Post-dial delay (operator INVITE to first 18x, simulated)\n\n{} calls; p50 {} ms, p90 {} ms, max {} ms\n\n| up to | calls |\n|---|---|\n",
+        pdd.len(),
+        pct(50),
+        pct(90),
+        sorted[sorted.len() - 1]
+    );
+    for (i, c) in counts.iter().enumerate() {
+        let label = bounds.get(i).map_or_else(|| "more".to_owned(), |b| format!("{b} ms"));
+        out.push_str(&format!("| {label} | {} {} |\n", c, "#".repeat(*c)));
+    }
+    out
+}
 
 fn main() -> ExitCode {
     let mut seed: u64 = 1;
@@ -62,9 +88,69 @@ fn main() -> ExitCode {
         });
         results.push(result);
     }
+    let mut extra = String::new();
+    let mut pdd: Vec<u64> = Vec::new();
+    let suite_dirs = match sim::suite_dirs(&scenarios) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("certify: cannot read {}: {e}", scenarios.display());
+            return ExitCode::from(2);
+        }
+    };
+    for dir in suite_dirs {
+        let suite = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let files = match sim::scenario_files(&dir) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("certify: cannot read {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        println!("suite {suite} ({} scenarios)", files.len());
+        let mut cases = Vec::new();
+        for f in files {
+            let name = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let sc = match Scenario::load(&f) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("certify: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let run = scenario::run(&name, &sc, seed);
+            let pdds = run.outcome.facts.get("operator.pdd_ms").cloned().unwrap_or_default();
+            pdd.extend(pdds.iter().map(|&d| d.max(0) as u64));
+            let case = if run.problems.is_empty() {
+                report::CaseResult::pass(
+                    format!("{name}: {}", run.title),
+                    format!("passed; {} datagrams, ended at {}", run.outcome.captured.len(), run.outcome.ended_at),
+                )
+            } else {
+                report::CaseResult::fail(format!("{name}: {}", run.title), run.problems.join("; "))
+            };
+            println!("  {} {name}", if case.passed { "ok  " } else { "FAIL" });
+            if !case.passed {
+                println!("       {}", case.detail);
+            }
+            let pcap_dir = reports.join("pcaps").join(&suite);
+            if let Err(e) = std::fs::create_dir_all(&pcap_dir).and_then(|()| {
+                std::fs::write(pcap_dir.join(format!("{name}.pcap")), sim::pcap::write(&run.outcome.captured))
+            }) {
+                eprintln!("certify: cannot write the capture of {name}: {e}");
+                return ExitCode::from(2);
+            }
+            extra
+                .push_str(&format!("\n### {suite}/{name}\n\n{}\n\n```mermaid\n{}```\n", run.title, run.outcome.ladder));
+            cases.push(case);
+        }
+        results.push(report::SuiteResult { name: suite, cases });
+    }
+    if !pdd.is_empty() {
+        extra.insert_str(0, &pdd_histogram(&pdd));
+    }
     let total: usize = results.iter().map(|s| s.cases.len()).sum();
     let failed: usize = results.iter().map(report::SuiteResult::failures).sum();
-    if let Err(e) = report::write_all(&reports, &results, seed) {
+    if let Err(e) = report::write_all_with(&reports, &results, seed, &extra) {
         eprintln!("certify: cannot write reports to {}: {e}", reports.display());
         return ExitCode::from(2);
     }

@@ -568,6 +568,15 @@ impl<D: Clone> Transactions<D> {
         }
     }
 
+    /// Stop a client transaction that the TU gives up on (the next hop
+    /// never answered: RFC 3261 16.8 treats it as a 408): no more
+    /// retransmissions, no more events but `Terminated`.
+    pub fn abandon(&mut self, tx: TxId) {
+        if self.txs.get(&tx).is_some_and(|t| matches!(t.kind, Kind::ClientInvite | Kind::ClientNonInvite)) {
+            self.terminate(tx);
+        }
+    }
+
     /// The transport failed to deliver for `tx` (RFC 3261 17.1.4, 17.2.4).
     pub fn handle_transport_error(&mut self, tx: TxId) {
         if self.txs.contains_key(&tx) {

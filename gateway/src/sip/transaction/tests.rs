@@ -289,3 +289,13 @@ fn a_client_invite_stuck_in_proceeding_times_out_with_timer_c() {
         matches!(drain(&mut t).1[..], [TxEvent::Timeout { tx, timer: Timer::C }, TxEvent::Terminated { .. }] if tx == id)
     );
 }
+
+#[test]
+fn an_abandoned_client_transaction_stops_retransmitting() {
+    let mut t = T::new(TimerConfig::default(), 10);
+    let id = t.send_request(ms(0), request("INVITE", "z9hG4bKab"), "teams-1", false).unwrap();
+    drain(&mut t);
+    t.abandon(id);
+    assert!(matches!(drain(&mut t).1[..], [TxEvent::Terminated { tx }] if tx == id));
+    assert!(t.is_empty() && t.poll_timeout().is_none());
+}

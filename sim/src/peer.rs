@@ -1,0 +1,509 @@
+//! Emulated SIP parties: the operator's network and the Teams proxies
+//! with the clients behind them.
+//!
+//! Contract: a [`Peer`] is a scripted user agent written independently of
+//! the gateway's B2BUA: it shares only the message layer (bytes on the
+//! wire) and the RFC 3261 transaction layer (retransmissions) with it. It
+//! answers INVITEs as its [`Behaviour`] says (a Teams proxy forks to
+//! several clients: one 180 per client with its own To tag, one 183 with
+//! SDP, the 200 from the client that answers), places calls, hangs up,
+//! cancels and re-INVITEs when the scenario tells it to, and records what
+//! it observed in [`Observed`] for the scenario's expectations.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gateway::rng::Rng;
+use gateway::sip::msg::{build, HeaderName, Message, Method};
+use gateway::sip::transaction::{RequestOutcome, TimerConfig, Transactions, TxEvent, TxId};
+use gateway::time::Time;
+
+/// How a party answers an INVITE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Behaviour {
+    /// `None`: answers normally; `Some(code)`: rejects with it at once.
+    pub reject: Option<u16>,
+    /// Never answers anything (a dead proxy).
+    pub silent: bool,
+    /// Clients rung (Teams forks to every client of the user).
+    pub forks: u32,
+    pub ring_after: Duration,
+    /// One 183 with SDP (early media) from the first client.
+    pub early_media: bool,
+    /// When the answering client answers; `None`: never (no answer).
+    pub answer_after: Option<Duration>,
+    /// Which fork answers (0-based).
+    pub answering_fork: u32,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            reject: None,
+            silent: false,
+            forks: 1,
+            ring_after: Duration::from_millis(100),
+            early_media: false,
+            answer_after: Some(Duration::from_secs(2)),
+            answering_fork: 0,
+        }
+    }
+}
+
+/// What a party saw, for the expectations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Final status of each call it placed, in order.
+    pub finals: Vec<u16>,
+    /// Post-dial delay of each call it placed (INVITE to first 18x), in ms.
+    pub pdd_ms: Vec<u64>,
+    /// Calls it received (INVITEs that created a transaction).
+    pub invites_received: u32,
+    /// Distinct To tags seen in provisionals of its calls.
+    pub provisional_tags: Vec<String>,
+    /// BYEs it received and answered.
+    pub byes_received: u32,
+    /// CANCELs it received.
+    pub cancels_received: u32,
+    /// re-INVITEs it received and answered.
+    pub reinvites_received: u32,
+    /// Final statuses of in-dialog requests it sent (BYE, re-INVITE).
+    pub in_dialog_finals: Vec<(String, u16)>,
+}
+
+const SDP_TEMPLATE: &str = "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na={dir}\r\n";
+
+fn sdp(ip: &str, dir: &str) -> String {
+    SDP_TEMPLATE.replace("{ip}", ip).replace("{dir}", dir)
+}
+
+/// A call this party placed.
+struct Outgoing {
+    invite: Message,
+    tx: TxId,
+    sent_at: Time,
+    first_provisional: bool,
+    /// To header of the answer (with tag) and the Contact URI to send to.
+    dialog: Option<(String, String)>,
+    next_cseq: u32,
+    done: bool,
+}
+
+/// A call this party received.
+struct Incoming {
+    tx: TxId,
+    invite: Message,
+    tags: Vec<String>,
+    answered_tag: Option<String>,
+    canceled: bool,
+    next_cseq: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Timed {
+    Provisional { call: usize, fork: u32, status: u16 },
+    Answer { call: usize },
+}
+
+/// One emulated party.
+pub struct Peer {
+    pub role: String,
+    pub addr: SocketAddr,
+    /// The gateway's address: where this party sends its requests.
+    pub gateway: SocketAddr,
+    pub behaviour: Behaviour,
+    pub observed: Observed,
+    txs: Transactions<SocketAddr>,
+    rng: Rng,
+    outgoing: Vec<Outgoing>,
+    incoming: Vec<Incoming>,
+    timers: BTreeMap<(Time, u64), Timed>,
+    seq: u64,
+    out: Vec<(SocketAddr, Bytes)>,
+    /// In-dialog client transactions: tx -> method.
+    in_dialog: BTreeMap<TxId, String>,
+}
+
+impl Peer {
+    pub fn new(role: &str, addr: SocketAddr, gateway: SocketAddr, behaviour: Behaviour, seed: u64) -> Peer {
+        Peer {
+            role: role.to_owned(),
+            addr,
+            gateway,
+            behaviour,
+            observed: Observed::default(),
+            txs: Transactions::new(TimerConfig::default(), 10_000),
+            rng: Rng::seeded(seed),
+            outgoing: Vec::new(),
+            incoming: Vec::new(),
+            timers: BTreeMap::new(),
+            seq: 0,
+            out: Vec::new(),
+            in_dialog: BTreeMap::new(),
+        }
+    }
+
+    fn ip(&self) -> String {
+        self.addr.ip().to_string()
+    }
+
+    fn via(&mut self) -> String {
+        format!("SIP/2.0/UDP {};branch={}", self.addr, self.rng.branch())
+    }
+
+    /// Datagrams to send.
+    pub fn take_output(&mut self) -> Vec<(SocketAddr, Bytes)> {
+        while let Some(t) = self.txs.poll_transmit() {
+            self.out.push((t.dest, t.data));
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn next_deadline(&self) -> Option<Time> {
+        let own = self.timers.keys().next().map(|(t, _)| *t);
+        [own, self.txs.poll_timeout()].into_iter().flatten().min()
+    }
+
+    /// Calls and transactions still open (for the end-of-run leak check).
+    pub fn open_transactions(&self) -> usize {
+        self.txs.len()
+    }
+
+    fn at(&mut self, when: Time, what: Timed) {
+        self.seq += 1;
+        self.timers.insert((when, self.seq), what);
+    }
+
+    fn send_request(&mut self, now: Time, text: String) -> Option<TxId> {
+        let msg = Message::parse_datagram(Bytes::from(text)).ok()?;
+        self.txs.send_request(now, msg, self.gateway, false).ok()
+    }
+
+    /// Place a call to `number`.
+    pub fn call(&mut self, now: Time, number: &str) {
+        let (tag, call_id, via) = (self.rng.tag(), self.rng.call_id(), self.via());
+        let body = sdp(&self.ip(), "sendrecv");
+        let text = format!(
+            "INVITE sip:{number}@{gw};user=phone SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+From: <sip:+14255550199@{me}>;tag={tag}\r\nTo: <sip:{number}@{gw}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len(),
+            gw = self.gateway,
+            me = self.addr,
+            role = self.role,
+        );
+        let Ok(invite) = Message::parse_datagram(Bytes::from(text)) else { return };
+        if let Ok(tx) = self.txs.send_request(now, invite.clone(), self.gateway, false) {
+            self.outgoing.push(Outgoing {
+                invite,
+                tx,
+                sent_at: now,
+                first_provisional: false,
+                dialog: None,
+                next_cseq: 2,
+                done: false,
+            });
+        }
+    }
+
+    /// CANCEL the last call placed.
+    pub fn cancel(&mut self, now: Time) {
+        let Some(c) = self.outgoing.last() else { return };
+        let inv = &c.invite;
+        let via = inv.header_value(HeaderName::Via).unwrap_or("").to_owned();
+        let text = format!(
+            "CANCEL {} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n",
+            inv.request_uri_str().unwrap_or(""),
+            inv.header_value(HeaderName::From).unwrap_or(""),
+            inv.header_value(HeaderName::To).unwrap_or(""),
+            inv.call_id().unwrap_or(""),
+        );
+        self.send_request(now, text);
+    }
+
+    /// Send an in-dialog request on the last answered call (placed or received).
+    pub fn in_dialog_request(&mut self, now: Time, method: &str, direction: &str) {
+        let via = self.via();
+        let body = (method == "INVITE").then(|| sdp(&self.ip(), direction));
+        let (ct, body) = match &body {
+            Some(b) => (format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()), ()),
+            None => ("Content-Length: 0\r\n\r\n".to_owned(), ()),
+        };
+        let _ = body;
+        let contact = format!("<sip:{}@{}>", self.role, self.addr);
+        let text = if let Some(c) = self.outgoing.iter_mut().rev().find(|c| c.dialog.is_some() && !c.done) {
+            let Some((to, target)) = c.dialog.clone() else { return };
+            let seq = c.next_cseq;
+            c.next_cseq += 1;
+            if method == "BYE" {
+                c.done = true;
+            }
+            format!(
+                "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {seq} {method}\r\nContact: {contact}\r\n{ct}",
+                c.invite.header_value(HeaderName::From).unwrap_or(""),
+                c.invite.call_id().unwrap_or(""),
+            )
+        } else if let Some(c) = self.incoming.iter_mut().rev().find(|c| c.answered_tag.is_some()) {
+            let tag = c.answered_tag.clone().unwrap_or_default();
+            let target = match c.invite.contacts().next() {
+                Some(Ok(gateway::sip::msg::Contact::Addr(a))) => a.uri.raw.to_owned(),
+                _ => return,
+            };
+            let seq = c.next_cseq;
+            c.next_cseq += 1;
+            if method == "BYE" {
+                c.answered_tag = None;
+            }
+            format!(
+                "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {};tag={tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {seq} {method}\r\nContact: {contact}\r\n{ct}",
+                c.invite.header_value(HeaderName::To).unwrap_or(""),
+                c.invite.header_value(HeaderName::From).unwrap_or(""),
+                c.invite.call_id().unwrap_or(""),
+            )
+        } else {
+            return;
+        };
+        if let Some(tx) = self.send_request(now, text) {
+            self.in_dialog.insert(tx, method.to_owned());
+        }
+    }
+
+    /// A datagram arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, data: Bytes) {
+        let Ok(msg) = Message::parse_datagram(data) else { return };
+        if msg.is_request() {
+            if self.behaviour.silent {
+                return;
+            }
+            let _ = self.txs.handle_request(now, msg, from, false) == RequestOutcome::Overloaded;
+        } else {
+            self.txs.handle_response(now, msg);
+        }
+        self.drain(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.txs.handle_timeout(now);
+        while let Some((&(t, s), _)) = self.timers.iter().next() {
+            if t > now {
+                break;
+            }
+            if let Some(what) = self.timers.remove(&(t, s)) {
+                self.fire(now, what);
+            }
+        }
+        self.drain(now);
+    }
+
+    fn drain(&mut self, now: Time) {
+        while let Some(e) = self.txs.poll_event() {
+            match e {
+                TxEvent::Request { tx, msg, .. } => self.on_request(now, tx, msg),
+                TxEvent::Response { tx, msg } => self.on_response(now, tx, &msg),
+                TxEvent::Stray { msg } => self.on_stray(&msg),
+                TxEvent::Timeout { tx, .. } | TxEvent::TransportError { tx } => {
+                    if let Some(c) = self.outgoing.iter_mut().find(|c| c.tx == tx) {
+                        if !c.done {
+                            c.done = true;
+                            self.observed.finals.push(408);
+                        }
+                    }
+                    if let Some(m) = self.in_dialog.remove(&tx) {
+                        self.observed.in_dialog_finals.push((m, 408));
+                    }
+                }
+                TxEvent::Ack { .. } | TxEvent::Terminated { .. } => {}
+            }
+        }
+    }
+
+    fn respond(&mut self, now: Time, tx: TxId, status: u16, tag: Option<&str>, body: Option<String>) {
+        let Some(req) = self.txs.request(tx).cloned() else { return };
+        let contact = format!("<sip:{}@{}>", self.role, self.addr);
+        let extra: Vec<(&str, &str)> = if (101..300).contains(&status) { vec![("Contact", &contact)] } else { vec![] };
+        let reason = match status {
+            100 => "Trying",
+            180 => "Ringing",
+            183 => "Session Progress",
+            200 => "OK",
+            486 => "Busy Here",
+            487 => "Request Terminated",
+            503 => "Service Unavailable",
+            _ => "Response",
+        };
+        let resp = build::response(
+            &req,
+            status,
+            reason,
+            tag,
+            &extra,
+            body.as_deref().map(|b| ("application/sdp", b.as_bytes())),
+        );
+        let _ = self.txs.send_response(now, tx, status, Bytes::from(resp));
+    }
+
+    fn on_request(&mut self, now: Time, tx: TxId, msg: Message) {
+        let in_dialog = msg.to().ok().and_then(|t| t.tag().map(str::to_owned)).is_some();
+        match msg.method() {
+            Some(Method::Invite) if !in_dialog => {
+                self.observed.invites_received += 1;
+                if let Some(code) = self.behaviour.reject {
+                    let tag = self.rng.tag();
+                    self.respond(now, tx, code, Some(&tag), None);
+                    return;
+                }
+                self.respond(now, tx, 100, None, None);
+                let idx = self.incoming.len();
+                let tags = (0..self.behaviour.forks.max(1)).map(|_| self.rng.tag()).collect();
+                self.incoming.push(Incoming {
+                    tx,
+                    invite: msg,
+                    tags,
+                    answered_tag: None,
+                    canceled: false,
+                    next_cseq: 1,
+                });
+                let b = self.behaviour.clone();
+                for fork in 0..b.forks.max(1) {
+                    self.at(
+                        now + b.ring_after + Duration::from_millis(u64::from(fork) * 20),
+                        Timed::Provisional { call: idx, fork, status: 180 },
+                    );
+                }
+                if b.early_media {
+                    self.at(
+                        now + b.ring_after + Duration::from_millis(200),
+                        Timed::Provisional { call: idx, fork: 0, status: 183 },
+                    );
+                }
+                if let Some(a) = b.answer_after {
+                    self.at(now + a, Timed::Answer { call: idx });
+                }
+            }
+            Some(Method::Invite) => {
+                self.observed.reinvites_received += 1;
+                let body = sdp(&self.ip(), "sendrecv");
+                self.respond(now, tx, 200, None, Some(body));
+            }
+            Some(Method::Cancel) => {
+                self.observed.cancels_received += 1;
+                self.respond(now, tx, 200, None, None);
+                if let Some(inv_tx) = self.txs.invite_for_cancel(&msg) {
+                    if let Some(c) = self.incoming.iter_mut().find(|c| c.tx == inv_tx) {
+                        c.canceled = true;
+                        let tag = c.tags.first().cloned();
+                        self.respond(now, inv_tx, 487, tag.as_deref(), None);
+                    }
+                }
+            }
+            Some(Method::Bye) => {
+                self.observed.byes_received += 1;
+                let call_id = msg.call_id().unwrap_or("").to_owned();
+                for c in self.outgoing.iter_mut().filter(|c| c.invite.call_id().ok() == Some(call_id.as_str())) {
+                    c.done = true;
+                }
+                for c in self.incoming.iter_mut().filter(|c| c.invite.call_id().ok() == Some(call_id.as_str())) {
+                    c.answered_tag = None;
+                }
+                self.respond(now, tx, 200, None, None);
+            }
+            _ => self.respond(now, tx, 200, None, None),
+        }
+    }
+
+    fn fire(&mut self, now: Time, what: Timed) {
+        match what {
+            Timed::Provisional { call, fork, status } => {
+                let Some(c) = self.incoming.get(call) else { return };
+                if c.canceled || c.answered_tag.is_some() {
+                    return;
+                }
+                let (tx, tag) = (c.tx, c.tags.get(fork as usize).cloned());
+                let body = (status == 183).then(|| sdp(&self.ip(), "sendrecv"));
+                self.respond(now, tx, status, tag.as_deref(), body);
+            }
+            Timed::Answer { call } => {
+                let fork = self.behaviour.answering_fork as usize;
+                let Some(c) = self.incoming.get_mut(call) else { return };
+                if c.canceled {
+                    return;
+                }
+                let tag = c.tags.get(fork).or(c.tags.first()).cloned().unwrap_or_default();
+                c.answered_tag = Some(tag.clone());
+                let tx = c.tx;
+                let body = sdp(&self.ip(), "sendrecv");
+                self.respond(now, tx, 200, Some(&tag), Some(body));
+            }
+        }
+    }
+
+    fn on_response(&mut self, now: Time, tx: TxId, msg: &Message) {
+        let status = msg.status().unwrap_or(0);
+        if let Some(m) = self.in_dialog.get(&tx).cloned() {
+            if status >= 200 {
+                self.in_dialog.remove(&tx);
+                self.observed.in_dialog_finals.push((m.clone(), status));
+                if m == "INVITE" && status < 300 {
+                    self.ack(msg, msg.cseq().map_or(1, |c| c.seq));
+                }
+            }
+            return;
+        }
+        let Some(i) = self.outgoing.iter().position(|c| c.tx == tx) else { return };
+        if (180..200).contains(&status) {
+            if let Some(tag) = msg.to().ok().and_then(|t| t.tag().map(str::to_owned)) {
+                if !self.observed.provisional_tags.contains(&tag) {
+                    self.observed.provisional_tags.push(tag);
+                }
+            }
+            let c = &mut self.outgoing[i];
+            if !c.first_provisional {
+                c.first_provisional = true;
+                self.observed.pdd_ms.push(now.since(c.sent_at).as_millis() as u64);
+            }
+        }
+        if status >= 200 {
+            let c = &mut self.outgoing[i];
+            if c.dialog.is_none() && !c.done {
+                self.observed.finals.push(status);
+            }
+            if (200..300).contains(&status) {
+                let target = match msg.contacts().next() {
+                    Some(Ok(gateway::sip::msg::Contact::Addr(a))) => a.uri.raw.to_owned(),
+                    _ => self.gateway.to_string(),
+                };
+                let to = msg.header_value(HeaderName::To).unwrap_or("").to_owned();
+                if self.outgoing[i].dialog.is_none() {
+                    self.outgoing[i].dialog = Some((to, target));
+                }
+                self.ack(msg, 1);
+            } else {
+                self.outgoing[i].done = true;
+            }
+        }
+    }
+
+    /// ACK a 2xx (a new transaction-less request, RFC 3261 13.2.2.4).
+    fn ack(&mut self, resp: &Message, seq: u32) {
+        let target = match resp.contacts().next() {
+            Some(Ok(gateway::sip::msg::Contact::Addr(a))) => a.uri.raw.to_owned(),
+            _ => format!("sip:{}", self.gateway),
+        };
+        let via = self.via();
+        let text = format!(
+            "ACK {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {seq} ACK\r\nContent-Length: 0\r\n\r\n",
+            resp.header_value(HeaderName::From).unwrap_or(""),
+            resp.header_value(HeaderName::To).unwrap_or(""),
+            resp.call_id().unwrap_or(""),
+        );
+        self.out.push((self.gateway, Bytes::from(text)));
+    }
+
+    fn on_stray(&mut self, msg: &Message) {
+        if msg.status().is_some_and(|s| (200..300).contains(&s)) {
+            self.ack(msg, msg.cseq().map_or(1, |c| c.seq));
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Scenario files: the parties, the flow to drive, the faults and the
+//! expectations of one certification scenario, as TOML data.
+//!
+//! Contract: [`Scenario::load`] rejects unknown fields and malformed
+//! actions with the file and the field named; [`run`] executes it in the
+//! simulated world and checks every expectation from outside the gateway,
+//! plus the invariants every scenario has (no call or transaction left in
+//! the gateway or the peers once the run has settled).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::peer::Behaviour;
+use crate::world::{Outcome, World};
+
+/// How a party answers calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartySpec {
+    pub forks: u32,
+    pub ring_after_ms: u64,
+    pub early_media: bool,
+    pub answer_after_ms: u64,
+    /// The clients ring and never answer.
+    pub never_answers: bool,
+    pub answering_fork: u32,
+    /// Reject every INVITE with this status.
+    pub reject: Option<u16>,
+    /// Teams only: per proxy `up`, `silent` or a status it answers with.
+    pub proxies: Vec<String>,
+}
+
+impl Default for PartySpec {
+    fn default() -> Self {
+        PartySpec {
+            forks: 1,
+            ring_after_ms: 100,
+            early_media: false,
+            answer_after_ms: 2000,
+            never_answers: false,
+            answering_fork: 0,
+            reject: None,
+            proxies: Vec::new(),
+        }
+    }
+}
+
+impl PartySpec {
+    pub fn behaviour(&self) -> Behaviour {
+        Behaviour {
+            reject: self.reject,
+            silent: false,
+            forks: self.forks,
+            ring_after: Duration::from_millis(self.ring_after_ms),
+            early_media: self.early_media,
+            answer_after: (!self.never_answers).then(|| Duration::from_millis(self.answer_after_ms)),
+            answering_fork: self.answering_fork,
+        }
+    }
+}
+
+/// Network faults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    pub latency_ms: u64,
+    /// Probability that a datagram on a lossy link is lost.
+    pub loss: f64,
+    /// Roles whose links lose datagrams (`operator`, `teams`, `teams-2` ...).
+    pub loss_between: Vec<String>,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec { latency_ms: 5, loss: 0.0, loss_between: Vec::new() }
+    }
+}
+
+/// Gateway settings a scenario may change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySpec {
+    pub failover_after_ms: u64,
+    pub max_calls: usize,
+}
+
+impl Default for GatewaySpec {
+    fn default() -> Self {
+        GatewaySpec { failover_after_ms: 10_000, max_calls: 100 }
+    }
+}
+
+/// One step of the flow: at a time, a party does something.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub at_ms: u64,
+    #[serde(rename = "do")]
+    pub action: Action,
+}
+
+/// `"<party> <verb> [argument]"`, e.g. `operator call +14255550100`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub party: String,
+    pub verb: String,
+    pub arg: Option<String>,
+}
+
+const PARTIES: [&str; 5] = ["operator", "teams", "teams-1", "teams-2", "teams-3"];
+const VERBS: [&str; 4] = ["call", "hangup", "cancel", "reinvite"];
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let mut it = s.split_whitespace();
+        let (Some(party), Some(verb)) = (it.next(), it.next()) else {
+            return Err(serde::de::Error::custom(format!("'{s}': expected '<party> <verb> [argument]'")));
+        };
+        if !PARTIES.contains(&party) {
+            return Err(serde::de::Error::custom(format!("unknown party '{party}' (one of {})", PARTIES.join(", "))));
+        }
+        if !VERBS.contains(&verb) {
+            return Err(serde::de::Error::custom(format!("unknown action '{verb}' (one of {})", VERBS.join(", "))));
+        }
+        Ok(Action { party: party.to_owned(), verb: verb.to_owned(), arg: it.next().map(str::to_owned) })
+    }
+}
+
+/// An expected value: one integer or a list.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Expected {
+    One(i64),
+    Many(Vec<i64>),
+    /// `"<= N"` or `">= N"` against every measured value.
+    Bound(String),
+}
+
+/// A scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub title: String,
+    /// Overrides the run's seed.
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub operator: PartySpec,
+    #[serde(default)]
+    pub teams: PartySpec,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub gateway: GatewaySpec,
+    pub steps: Vec<Step>,
+    /// Fact name -> expected value(s).
+    #[serde(default)]
+    pub expect: BTreeMap<String, Expected>,
+}
+
+/// A scenario that cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{path}: {why}")]
+    Invalid { path: PathBuf, why: String },
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.into(), source })?;
+        let sc: Scenario =
+            toml::from_str(&text).map_err(|source| ScenarioError::Parse { path: path.into(), source })?;
+        let bad = |why: String| ScenarioError::Invalid { path: path.into(), why };
+        if !(0.0..=0.5).contains(&sc.network.loss) {
+            return Err(bad("network.loss must be between 0 and 0.5".into()));
+        }
+        if sc.teams.proxies.len() > 3 {
+            return Err(bad("teams.proxies: the world has three Teams proxies".into()));
+        }
+        for p in &sc.teams.proxies {
+            if !(p == "up" || p == "silent" || p.parse::<u16>().is_ok_and(|c| (300..700).contains(&c))) {
+                return Err(bad(format!("teams.proxies: '{p}' is not up, silent or a status 300-699")));
+            }
+        }
+        if sc.steps.is_empty() {
+            return Err(bad("steps: a scenario needs at least one step".into()));
+        }
+        Ok(sc)
+    }
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone)]
+pub struct ScenarioRun {
+    pub name: String,
+    pub title: String,
+    pub problems: Vec<String>,
+    pub outcome: Outcome,
+}
+
+fn check(name: &str, want: &Expected, got: Option<&Vec<i64>>) -> Option<String> {
+    let Some(got) = got else { return Some(format!("{name}: no such fact")) };
+    let ok = match want {
+        Expected::One(v) => got.len() == 1 && got[0] == *v || got.is_empty() && *v == 0,
+        Expected::Many(v) => got == v,
+        Expected::Bound(b) => {
+            let b = b.trim();
+            let (op, n) = b.split_at(2.min(b.len()));
+            match (op, n.trim().parse::<i64>()) {
+                ("<=", Ok(n)) => !got.is_empty() && got.iter().all(|g| *g <= n),
+                (">=", Ok(n)) => !got.is_empty() && got.iter().all(|g| *g >= n),
+                _ => return Some(format!("{name}: '{b}' is not '<= N' or '>= N'")),
+            }
+        }
+    };
+    (!ok).then(|| format!("{name}: expected {want:?}, got {got:?}"))
+}
+
+/// Run a scenario with `seed` (unless the file fixes one).
+pub fn run(name: &str, sc: &Scenario, seed: u64) -> ScenarioRun {
+    let seed = sc.seed.unwrap_or(seed);
+    let outcome = World::new(sc, seed).run(sc);
+    let mut problems: Vec<String> = sc.expect.iter().filter_map(|(k, v)| check(k, v, outcome.facts.get(k))).collect();
+    // Invariants of every scenario: nothing leaks once the run settles.
+    for (k, v) in &outcome.facts {
+        if (k.ends_with("open_transactions") || k == "gateway.active_calls") && v.iter().any(|&n| n != 0) {
+            problems.push(format!("{k}: {v:?} left at the end (leak)"));
+        }
+    }
+    ScenarioRun { name: name.to_owned(), title: sc.title.clone(), problems, outcome }
+}
