@@ -40,6 +40,9 @@ struct RawConfig {
     timers: RawTimers,
     #[serde(default)]
     shutdown: RawShutdown,
+    /// Failure statuses rewritten toward the caller: "503" = 480.
+    #[serde(default)]
+    failure_map: std::collections::BTreeMap<String, u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +223,20 @@ impl Config {
         if l.max_transactions < l.max_calls {
             errors.push(err("limits.max_transactions", "must be at least limits.max_calls"));
         }
+        let mut failure_map = Vec::new();
+        for (from, to) in &raw.failure_map {
+            let field = format!("failure_map.{from}");
+            match from.parse::<u16>() {
+                Ok(f) if (300..=699).contains(&f) && f != 487 => {
+                    if (300..=699).contains(to) {
+                        failure_map.push((f, *to));
+                    } else {
+                        errors.push(err(field, format!("{to} is not a failure status (300-699)")));
+                    }
+                }
+                _ => errors.push(err(field, "the key must be a failure status 300-699 other than 487")),
+            }
+        }
         if raw.shutdown.drain_timeout_s > 3600 {
             errors.push(err("shutdown.drain_timeout_s", "at most 3600"));
         }
@@ -255,6 +272,7 @@ impl Config {
                 failover_after: Duration::from_millis(raw.teams.failover_after_ms),
                 failover_statuses: raw.teams.failover_statuses,
                 sbc_header,
+                failure_map,
             },
             listen,
             seed: raw.sip.seed,
@@ -281,6 +299,8 @@ mod tests {
         let c = Config::from_toml(EXAMPLE).expect("example config");
         assert_eq!(c.gateway.teams.len(), 3);
         assert_eq!(c.gateway.failover_after, Duration::from_secs(10));
+        let mapped = Config::from_toml(&EXAMPLE.replace("[failure_map]\n", "[failure_map]\n\"503\" = 480\n")).unwrap();
+        assert_eq!(mapped.gateway.failure_map, [(503, 480)]);
     }
 
     #[test]
@@ -297,6 +317,11 @@ mod tests {
         let unknown = Config::from_toml(&EXAMPLE.replace("[limits]", "[limits]\nmax_cals = 3")).unwrap_err();
         assert!(unknown[0].reason.contains("unknown field `max_cals`"), "{unknown:?}");
         assert!(unknown[0].field.starts_with("line "), "{unknown:?}");
+        let map =
+            Config::from_toml(&EXAMPLE.replace("[failure_map]\n", "[failure_map]\n\"487\" = 480\n\"503\" = 1000\n"))
+                .unwrap_err();
+        assert!(map.iter().any(|e| e.field == "failure_map.487"), "{map:?}");
+        assert!(map.iter().any(|e| e.field == "failure_map.503" && e.reason.contains("1000")), "{map:?}");
         let tls = Config::from_toml(&EXAMPLE.replace("transport = \"udp\"", "transport = \"tls\"")).unwrap_err();
         assert!(tls.iter().any(|e| e.field.ends_with(".transport") && e.reason.contains("tls")));
     }

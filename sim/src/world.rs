@@ -130,6 +130,7 @@ impl World {
             failover_after: Duration::from_millis(sc.gateway.failover_after_ms),
             failover_statuses: vec![408, 503, 504],
             sbc_header: "Bridgehead/sim".into(),
+            failure_map: Vec::new(),
         };
         let mut roles = HashMap::new();
         roles.insert(addr(GW), "gw".to_owned());

@@ -259,7 +259,8 @@ impl Gateway {
     /// Relay a response from B onto A's INVITE transaction.
     fn relay_to_a(&mut self, now: Time, id: CallId, resp: &Message) {
         let Some(call) = self.calls.get(&id) else { return };
-        let status = resp.status().unwrap_or(500);
+        let received = resp.status().unwrap_or(500);
+        let status = self.map_failure(received);
         let contact = format!("<{}>", self.contact(call.a_peer.proto));
         let mut extra: Vec<(&str, &str)> = Vec::new();
         if (101..300).contains(&status) {
@@ -269,7 +270,11 @@ impl Gateway {
         let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
         let body = resp.body();
         let body = (!body.is_empty()).then_some((ct.as_str(), body));
-        let reason = resp.reason().unwrap_or("").to_owned();
+        let reason = if status == received {
+            resp.reason().unwrap_or("").to_owned()
+        } else {
+            super::reason_phrase(status).to_owned()
+        };
         let data = mbuild::response(&call.a_req, status, &reason, Some(&call.a_tag), &extra, body);
         let (a_tx, a_peer) = (call.a_tx, call.a_peer);
         if (200..300).contains(&status) {
@@ -292,6 +297,12 @@ impl Gateway {
             }
         }
         let _ = self.txs.send_response(now, a_tx, status, Bytes::from(data));
+    }
+
+    /// The status shown to leg A for a failure received on leg B
+    /// (the configurable failure map; unmapped statuses pass unchanged).
+    fn map_failure(&self, status: u16) -> u16 {
+        self.cfg.failure_map.iter().find(|(from, _)| *from == status).map_or(status, |(_, to)| *to)
     }
 
     fn send_b_cancel(&mut self, now: Time, id: CallId) {
@@ -457,7 +468,7 @@ impl Gateway {
                 {
                     return;
                 }
-                let shown = if canceled { 487 } else { status };
+                let shown = if canceled { 487 } else { self.map_failure(status) };
                 if !canceled {
                     self.relay_to_a(now, id, &resp);
                 }
@@ -478,7 +489,8 @@ impl Gateway {
                     if canceled {
                         self.end_call(id, 487, "cancelled");
                     } else {
-                        self.fail_call(now, id, 408, "Request Timeout", "no final answer");
+                        let status = self.map_failure(408);
+                        self.fail_call(now, id, status, super::reason_phrase(status), "no final answer");
                     }
                 }
             }

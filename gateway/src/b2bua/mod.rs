@@ -77,6 +77,34 @@ pub struct GatewayConfig {
     pub failover_statuses: Vec<u16>,
     /// The X-MS-SBC value sent toward Teams.
     pub sbc_header: String,
+    /// Failure statuses rewritten across legs (received -> shown), e.g.
+    /// (503, 480); 487 after a CANCEL and 2xx are never mapped.
+    pub failure_map: Vec<(u16, u16)>,
+}
+
+/// The RFC 3261 reason phrase of a status (for statuses the gateway writes).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        s if s < 400 => "Redirection",
+        s if s < 500 => "Client Error",
+        s if s < 600 => "Server Error",
+        _ => "Global Failure",
+    }
 }
 
 /// What happened to calls (for logs, CDRs and metrics).

@@ -33,6 +33,7 @@ fn config() -> GatewayConfig {
         failover_after: Duration::from_secs(10),
         failover_statuses: vec![408, 503, 504],
         sbc_header: "Bridgehead/0.1.0".into(),
+        failure_map: Vec::new(),
     }
 }
 
@@ -248,4 +249,16 @@ fn same_seed_same_bytes() {
     };
     assert_eq!(run(42), run(42));
     assert_ne!(run(42), run(43));
+}
+
+#[test]
+fn the_failure_map_rewrites_what_the_caller_sees() {
+    let mut cfg = config();
+    cfg.failure_map = vec![(486, 600)];
+    let mut gw = Gateway::new(cfg, 7);
+    let inv = start(&mut gw);
+    gw.handle_datagram(ms(100), addr(TEAMS[0]), reply(&inv, 486, "t1", false, false));
+    let r = to(&out(&mut gw), OP).pop().unwrap();
+    assert_eq!((r.status(), r.reason()), (Some(600), Some("Busy Everywhere")));
+    assert!(matches!(events(&mut gw).last(), Some(GatewayEvent::CallEnded { status: 600, .. })));
 }
