@@ -3,8 +3,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use gateway::sip::inspect::inspect_default;
-use gateway::sip::msg::Framing;
+use gateway::sip::inspect::{inspect_default, Disposition};
+use gateway::sip::msg::{Framing, Method};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +15,19 @@ fuzz_target!(|data: &[u8]| {
         let _ = json.to_string();
         if i.valid {
             assert!(i.message.is_some() && i.error.is_none());
+        }
+        // The disposition follows from the verdict and the answer.
+        let want = match (&i.response, i.valid) {
+            (Some(_), _) => Disposition::Answer,
+            (None, true) => Disposition::Process,
+            (None, false) => Disposition::Drop,
+        };
+        assert_eq!(i.disposition, want);
+        // Responses and ACKs are never answered.
+        if let Some(m) = &i.message {
+            if !m.is_request() || m.method() == Some(Method::Ack) {
+                assert!(i.response.is_none());
+            }
         }
         if let Some(m) = &i.message {
             gateway_fuzz::touch(m);

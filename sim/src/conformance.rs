@@ -5,13 +5,18 @@
 //!
 //! Contract: [`load`] reads and checks the table (a clear error naming the
 //! case and field otherwise); [`run`] judges every case and never panics;
-//! a case passes only if validity, response status and the required
-//! response header all match.
+//! a case passes only if validity, the disposition (process, answer or
+//! drop, which follows from the verdict and the response), the response
+//! status and the required response header all match.
+//!
+//! `reason_header` (`Name: value`) is compared by name and exact value,
+//! except Warning, compared by name only: its warn-text is prose the
+//! gateway may reword (the table still shows the text the code sends).
 
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use gateway::sip::inspect::inspect_default;
+use gateway::sip::inspect::{inspect_default, Disposition};
 use gateway::sip::msg::{ErrorKind, Framing};
 use serde::Deserialize;
 
@@ -23,12 +28,22 @@ use crate::report::{CaseResult, SuiteResult};
 pub enum Verdict {
     /// Well-formed and processed normally.
     Valid,
-    /// Malformed: rejected by the parser (a request gets `response`).
+    /// Malformed: rejected by the parser (a request gets `response`, a
+    /// response or an ACK is dropped: `response = 0`).
     Invalid,
     /// Well-formed, answered with `response` by validation.
     Reject,
-    /// Well-formed, discarded without an answer.
-    Drop,
+}
+
+impl Case {
+    /// What the receive path must do with the message.
+    pub fn disposition(&self) -> Disposition {
+        match (self.verdict, self.response) {
+            (Verdict::Valid, _) => Disposition::Process,
+            (_, 0) => Disposition::Drop,
+            _ => Disposition::Answer,
+        }
+    }
 }
 
 /// One row of the table.
@@ -97,6 +112,9 @@ pub fn load(table: &Path) -> Result<Suite, SuiteError> {
         if c.verdict == Verdict::Reject && c.response == 0 {
             return Err(bad("a reject verdict needs a response"));
         }
+        if c.verdict == Verdict::Valid && c.response != 0 {
+            return Err(bad("a valid verdict has no response"));
+        }
     }
     let name = table.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Suite { name, dir, cases: t.case })
@@ -127,6 +145,13 @@ pub fn run_case(suite: &Suite, case: &Case) -> CaseResult {
     if status != case.response {
         problems.push(format!("expected response {}, got {}", case.response, status));
     }
+    if got.disposition != case.disposition() {
+        problems.push(format!(
+            "expected disposition {}, got {}",
+            case.disposition().as_str(),
+            got.disposition.as_str()
+        ));
+    }
     if let (false, Some(e)) = (case.fault.is_empty(), &got.error) {
         let pointed = match case.fault.as_str() {
             "start-line" => e.header.is_none() && is_start_line(&e.kind),
@@ -140,11 +165,18 @@ pub fn run_case(suite: &Suite, case: &Case) -> CaseResult {
             problems.push(format!("error should point at {}, says: {e}", case.fault));
         }
     }
-    if let Some((hname, _)) = case.reason_header.split_once(':') {
-        let has =
-            got.response.as_ref().is_some_and(|r| r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(hname.trim())));
-        if !has {
-            problems.push(format!("response lacks the {} header", hname.trim()));
+    if let Some((hname, value)) = case.reason_header.split_once(':') {
+        let (hname, value) = (hname.trim(), value.trim());
+        let by_name_only = hname.eq_ignore_ascii_case("Warning");
+        let sent: Vec<&str> = got
+            .response
+            .as_ref()
+            .map(|r| r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(hname)).map(|(_, v)| v.as_str()).collect())
+            .unwrap_or_default();
+        if sent.is_empty() {
+            problems.push(format!("response lacks the {hname} header"));
+        } else if !by_name_only && !sent.iter().any(|v| v.trim() == value) {
+            problems.push(format!("response has {hname}: {}, expected {value}", sent.join(" / ")));
         }
     }
     if let Some(m) = &got.message {
@@ -153,11 +185,12 @@ pub fn run_case(suite: &Suite, case: &Case) -> CaseResult {
             problems.push(format!("parsed as a {kind}"));
         }
     }
-    let observed = match (&got.error, &got.response) {
-        (Some(e), Some(r)) => format!("malformed ({e}); answers {} {}", r.status, r.reason),
-        (Some(e), None) => format!("malformed ({e}); dropped"),
-        (None, Some(r)) => format!("answers {} {} ({})", r.status, r.reason, r.detail),
-        (None, None) => "processed".to_owned(),
+    let observed = match (&got.error, &got.response, got.disposition) {
+        (Some(e), Some(r), _) => format!("malformed ({e}); answers {} {}", r.status, r.reason),
+        (Some(e), None, _) => format!("malformed ({e}); dropped"),
+        (None, Some(r), _) => format!("answers {} {} ({})", r.status, r.reason, r.detail),
+        (None, None, Disposition::Drop) => "dropped".to_owned(),
+        (None, None, _) => "processed".to_owned(),
     };
     if problems.is_empty() {
         CaseResult::pass(name, observed)

@@ -227,11 +227,10 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
     pub fn in_dialog_request(&mut self, now: Time, method: &str, direction: &str) {
         let via = self.via();
         let body = (method == "INVITE").then(|| sdp(&self.ip(), direction));
-        let (ct, body) = match &body {
-            Some(b) => (format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()), ()),
-            None => ("Content-Length: 0\r\n\r\n".to_owned(), ()),
+        let ct = match &body {
+            Some(b) => format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
+            None => "Content-Length: 0\r\n\r\n".to_owned(),
         };
-        let _ = body;
         let contact = format!("<sip:{}@{}>", self.role, self.addr);
         let text = if let Some(c) = self.outgoing.iter_mut().rev().find(|c| c.dialog.is_some() && !c.done) {
             let Some((to, target)) = c.dialog.clone() else { return };

@@ -80,10 +80,10 @@ pub fn invite(o: &OutInvite<'_>) -> Vec<u8> {
         ruri.push_str(";transport=tls");
     }
     let mut out = Vec::with_capacity(req.raw().len() + 256);
-    let mut line = |name: &str, value: &str| {
+    let mut line = |name: &str, value: &[u8]| {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     };
     let start = format!("INVITE {ruri} SIP/2.0");
@@ -94,37 +94,37 @@ pub fn invite(o: &OutInvite<'_>) -> Vec<u8> {
     let to =
         req.header_value(HeaderName::To).map_or_else(String::new, |t| rewrite_addr(t, &o.target.host, None, phone));
     let seq = req.cseq().map_or(1, |c| c.seq);
-    line("Via", o.via);
-    line("Max-Forwards", &mf.to_string());
-    line("From", &from);
-    line("To", &to);
-    line("Call-ID", o.call_id);
-    line("CSeq", &format!("{seq} INVITE"));
-    line("Contact", o.contact);
-    line("Allow", super::ALLOW);
+    line("Via", o.via.as_bytes());
+    line("Max-Forwards", mf.to_string().as_bytes());
+    line("From", from.as_bytes());
+    line("To", to.as_bytes());
+    line("Call-ID", o.call_id.as_bytes());
+    line("CSeq", format!("{seq} INVITE").as_bytes());
+    line("Contact", o.contact.as_bytes());
+    line("Allow", super::ALLOW.as_bytes());
     let supported: Vec<&str> = req
         .option_tags(HeaderName::Supported)
         .filter_map(Result::ok)
         .filter(|t| !t.eq_ignore_ascii_case("100rel"))
         .collect();
     if !supported.is_empty() {
-        line("Supported", &supported.join(", "));
+        line("Supported", supported.join(", ").as_bytes());
     }
     for name in COPIED {
         for h in req.headers_named(name) {
-            line(name.canonical(), h.value);
+            line(name.canonical(), req.header_bytes(h.index));
         }
     }
     for (n, v) in o.extra {
-        line(n, v);
+        line(n, v.as_bytes());
     }
     let body = req.body();
     if !body.is_empty() {
         if let Some(ct) = req.header_value(HeaderName::ContentType) {
-            line("Content-Type", ct);
+            line("Content-Type", ct.as_bytes());
         }
     }
-    line("Content-Length", &body.len().to_string());
+    line("Content-Length", body.len().to_string().as_bytes());
     let mut msg = start.into_bytes();
     msg.extend_from_slice(b"\r\n");
     msg.extend_from_slice(&out);
@@ -140,23 +140,23 @@ pub fn cancel(invite: &Message) -> Vec<u8> {
     out.extend_from_slice(b"CANCEL ");
     out.extend_from_slice(invite.request_uri_str().unwrap_or("").as_bytes());
     out.extend_from_slice(b" SIP/2.0\r\n");
-    let mut line = |name: &str, value: &str| {
+    let mut line = |name: &str, value: &[u8]| {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     };
     if let Some((_, top, _)) = invite.list_values(HeaderName::Via).next() {
-        line("Via", top);
+        line("Via", top.as_bytes());
     }
-    line("Max-Forwards", "70");
+    line("Max-Forwards", b"70");
     for name in [HeaderName::Route, HeaderName::From, HeaderName::To, HeaderName::CallId] {
         for h in invite.headers_named(name) {
-            line(name.canonical(), h.value);
+            line(name.canonical(), invite.header_bytes(h.index));
         }
     }
-    line("CSeq", &format!("{} CANCEL", invite.cseq().map_or(1, |c| c.seq)));
-    line("Content-Length", "0");
+    line("CSeq", format!("{} CANCEL", invite.cseq().map_or(1, |c| c.seq)).as_bytes());
+    line("Content-Length", b"0");
     out.extend_from_slice(b"\r\n");
     out
 }

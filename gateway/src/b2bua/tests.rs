@@ -262,3 +262,16 @@ fn the_failure_map_rewrites_what_the_caller_sees() {
     assert_eq!((r.status(), r.reason()), (Some(600), Some("Busy Everywhere")));
     assert!(matches!(events(&mut gw).last(), Some(GatewayEvent::CallEnded { status: 600, .. })));
 }
+
+#[test]
+fn non_utf8_header_bytes_cross_unchanged() {
+    let mut gw = Gateway::new(config(), 8);
+    let raw = op_invite().replace("P-Asserted-Identity:", "Subject: Anruf von M\u{fc}ller\r\nP-Asserted-Identity:");
+    // Re-encode the display name in Latin-1, as legacy PBXs send it.
+    let bytes: Vec<u8> =
+        raw.replace('\u{fc}', "\u{1}").into_bytes().into_iter().map(|b| if b == 1 { 0xfc } else { b }).collect();
+    gw.handle_datagram(ms(0), addr(OP), Bytes::from(bytes));
+    let inv = to(&out(&mut gw), TEAMS[0]).pop().expect("the call goes on");
+    let subject = inv.headers_named(HeaderName::Subject).next().unwrap();
+    assert_eq!(inv.header_bytes(subject.index), b"Anruf von M\xfcller");
+}

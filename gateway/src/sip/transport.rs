@@ -278,7 +278,7 @@ impl Transport {
                 return;
             }
         };
-        if let Err(e) = check::check(&msg, &self.cfg.limits) {
+        if let Err(e) = check::check_received(&msg, &self.cfg.limits) {
             self.reject(peer, Some(&msg), &e);
             return;
         }

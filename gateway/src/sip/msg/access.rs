@@ -2,9 +2,11 @@
 //! demand and reports a fault as a [`ParseError`] naming the header and
 //! the byte offset of the value. Absent optional headers are `Ok(None)`;
 //! absent mandatory ones (`Call-ID`, `CSeq`, `From`, `To`, `Via`) are
-//! `ErrorKind::Missing`.
+//! `ErrorKind::Missing`. A value that is not UTF-8 is an error naming the
+//! header (`not UTF-8`), never an empty value. Name-addr headers are read
+//! with [`Leniency::for_header`]. A malformed Expires reads as absent.
 
-use super::addr::NameAddr;
+use super::addr::{Leniency, NameAddr};
 use super::error::{ErrorKind, ParseError};
 use super::header::HeaderName;
 use super::message::{Header, Message};
@@ -58,7 +60,31 @@ fn missing(name: HeaderName) -> ParseError {
     ParseError::in_header(ErrorKind::Missing, 0, name.canonical())
 }
 
+pub(crate) const NOT_UTF8: ErrorKind = ErrorKind::Value("not UTF-8");
+
 impl Message {
+    /// The value of a header line as text; an error naming the header when
+    /// it is not UTF-8 (its `value` is then `""`).
+    pub fn text<'s>(&'s self, h: &Header<'s>) -> Result<&'s str, ParseError> {
+        if h.value.is_empty() && !self.header_is_utf8(h.index) {
+            return Err(err(h, NOT_UTF8));
+        }
+        Ok(h.value)
+    }
+
+    /// The elements of a list header across lines and commas, with their
+    /// offsets; a line that is not UTF-8 yields one error.
+    pub fn typed_list_values(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<(Header<'_>, &str, usize), ParseError>> + '_ {
+        self.headers_named(name).flat_map(move |h| {
+            let bad = self.text(&h).err().map(Err);
+            let values = if bad.is_some() { "" } else { h.value };
+            bad.into_iter().chain(super::list::split(values).map(move |(v, off)| Ok((h, v, h.offset + off))))
+        })
+    }
+
     /// The single line of a single-valued header; a second line is an error.
     pub fn single(&self, name: HeaderName) -> Result<Option<Header<'_>>, ParseError> {
         let mut it = self.headers_named(name);
@@ -76,7 +102,7 @@ impl Message {
         parse: impl FnOnce(&'s str) -> Result<T, &'static str>,
     ) -> Result<Option<T>, ParseError> {
         match self.single(name)? {
-            Some(h) => parse(h.value).map(Some).map_err(|w| value_err(&h, w)),
+            Some(h) => parse(self.text(&h)?).map(Some).map_err(|w| value_err(&h, w)),
             None => Ok(None),
         }
     }
@@ -87,27 +113,31 @@ impl Message {
 
     pub fn call_id(&self) -> Result<&str, ParseError> {
         let h = self.required(HeaderName::CallId)?;
-        typed::call_id(h.value).map_err(|w| value_err(&h, w))
+        typed::call_id(self.text(&h)?).map_err(|w| value_err(&h, w))
     }
 
     pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
         let h = self.required(HeaderName::CSeq)?;
-        CSeq::parse(h.value).map_err(|w| value_err(&h, w))
+        CSeq::parse(self.text(&h)?).map_err(|w| value_err(&h, w))
     }
 
     pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
-        let h = self.required(HeaderName::From)?;
-        NameAddr::parse(h.value).map_err(|w| value_err(&h, w))
+        self.identity(HeaderName::From)
     }
 
     pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
-        let h = self.required(HeaderName::To)?;
-        NameAddr::parse(h.value).map_err(|w| value_err(&h, w))
+        self.identity(HeaderName::To)
+    }
+
+    fn identity(&self, name: HeaderName) -> Result<NameAddr<'_>, ParseError> {
+        let h = self.required(name)?;
+        NameAddr::parse_with(self.text(&h)?, Leniency::for_header(name)).map_err(|w| value_err(&h, w))
     }
 
     /// Every Via value, top first, across lines and commas.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
-        self.list_values(HeaderName::Via).map(|(h, v, off)| {
+        self.typed_list_values(HeaderName::Via).map(|r| {
+            let (h, v, off) = r?;
             Via::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
         })
     }
@@ -122,11 +152,13 @@ impl Message {
 
     /// Contact values across lines and commas.
     pub fn contacts(&self) -> impl Iterator<Item = Result<Contact<'_>, ParseError>> + '_ {
-        self.list_values(HeaderName::Contact).map(|(h, v, off)| {
+        let lenient = Leniency::for_header(HeaderName::Contact);
+        self.typed_list_values(HeaderName::Contact).map(move |r| {
+            let (h, v, off) = r?;
             if v == "*" {
                 return Ok(Contact::Star);
             }
-            NameAddr::parse(v)
+            NameAddr::parse_with(v, lenient)
                 .map(Contact::Addr)
                 .map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
         })
@@ -135,8 +167,11 @@ impl Message {
     /// Name-addr values of a list header (Route, Record-Route,
     /// P-Asserted-Identity, History-Info, Diversion ...).
     pub fn addresses(&self, name: HeaderName) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
-        self.list_values(name).map(|(h, v, off)| {
-            NameAddr::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
+        let lenient = Leniency::for_header(name);
+        self.typed_list_values(name).map(move |r| {
+            let (h, v, off) = r?;
+            NameAddr::parse_with(v, lenient)
+                .map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
         })
     }
 
@@ -164,7 +199,8 @@ impl Message {
     /// each bounded by the default limits (32 B a tag).
     pub fn option_tags(&self, name: HeaderName) -> impl Iterator<Item = Result<&str, ParseError>> + '_ {
         let max = super::limits::Limits::default().max_option_tag;
-        self.list_values(name).map(move |(h, v, off)| {
+        self.typed_list_values(name).map(move |r| {
+            let (h, v, off) = r?;
             typed::option_tag(v, max).map_err(|w| {
                 let kind =
                     if w == "option tag too long" { ErrorKind::OptionTagTooLong(max) } else { ErrorKind::Value(w) };
@@ -222,7 +258,8 @@ impl Message {
     }
 
     pub fn reasons(&self) -> impl Iterator<Item = Result<Reason<'_>, ParseError>> + '_ {
-        self.list_values(HeaderName::Reason).map(|(h, v, off)| {
+        self.typed_list_values(HeaderName::Reason).map(|r| {
+            let (h, v, off) = r?;
             Reason::parse(v).map_err(|w| ParseError::in_header(ErrorKind::Value(w), off, h.canonical_name()))
         })
     }
@@ -231,9 +268,14 @@ impl Message {
         self.single_typed(HeaderName::ContentType, MediaType::parse)
     }
 
-    /// Expires header value.
+    /// Expires header value. A malformed value (not a number, over
+    /// 2**32-1, not UTF-8) reads as absent, so the default applies (RFC
+    /// 4475 3.1.2.4); a second Expires line is still an error.
     pub fn expires(&self) -> Result<Option<u32>, ParseError> {
-        self.single_typed(HeaderName::Expires, |v| typed::parse_int(v, u64::from(u32::MAX)).map(|n| n as u32))
+        Ok(self.single(HeaderName::Expires)?.and_then(|h| {
+            let v = self.text(&h).ok()?;
+            typed::parse_int(v, u64::from(u32::MAX)).ok().map(|n| n as u32)
+        }))
     }
 
     /// The transaction key: top Via branch and sent-by, CSeq, Call-ID.

@@ -6,6 +6,14 @@
 //! keep their exact bytes (names, folding, spacing), edited ones are
 //! written `Name: value`, and Content-Length always states the length of
 //! the body printed (added if the original had none).
+//!
+//! A value given to `set`, `push_front`, `push_back`, `insert_before`,
+//! `replace_index` (and a Content-Type given to `set_body`) can never
+//! start a new header line: a CR or LF in it that is not part of a fold
+//! (CRLF or LF followed by SP or HTAB) is printed as a space. In a start
+//! line or Request-URI every CR and LF is printed as a space.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 
@@ -47,17 +55,19 @@ impl<'m> Editor<'m> {
     }
 
     /// Replace the Request-URI (requests only; ignored on a response).
+    /// CR and LF are printed as spaces.
     pub fn set_request_uri(&mut self, uri: &str) -> &mut Self {
         if let StartLine::Request { .. } = self.msg.start_line() {
             let m = self.msg.method_str().unwrap_or("");
-            self.start_line = Some(format!("{m} {uri} SIP/2.0"));
+            self.start_line = Some(format!("{m} {} SIP/2.0", one_line(uri)));
         }
         self
     }
 
-    /// Replace the whole start line (without its line end).
+    /// Replace the whole start line (without its line end). CR and LF are
+    /// printed as spaces.
     pub fn set_start_line(&mut self, line: &str) -> &mut Self {
-        self.start_line = Some(line.to_owned());
+        self.start_line = Some(one_line(line).into_owned());
         self
     }
 
@@ -78,10 +88,11 @@ impl<'m> Editor<'m> {
         self
     }
 
-    /// Replace the value of header line `index`.
+    /// Replace the value of header line `index` (CR/LF outside folds
+    /// become spaces, see the module documentation).
     pub fn replace_index(&mut self, index: usize, value: &str) -> &mut Self {
         self.replaced.retain(|(i, _)| *i != index);
-        self.replaced.push((index, value.to_owned()));
+        self.replaced.push((index, header_value(value)));
         self
     }
 
@@ -107,27 +118,27 @@ impl<'m> Editor<'m> {
     pub fn push_front(&mut self, name: &str, value: &str) -> &mut Self {
         // Without header lines there is no line 0 to print it before.
         let at = if self.msg.header_entries().is_empty() { At::End } else { At::Before(0) };
-        self.inserted.push((at, name.to_owned(), value.to_owned()));
+        self.inserted.push((at, name.to_owned(), header_value(value)));
         self
     }
 
     /// Add a header line above the first line of `before` (or at the end).
     pub fn insert_before(&mut self, before: HeaderName, name: &str, value: &str) -> &mut Self {
         let at = self.msg.header(before).map_or(At::End, |h| At::Before(h.index));
-        self.inserted.push((at, name.to_owned(), value.to_owned()));
+        self.inserted.push((at, name.to_owned(), header_value(value)));
         self
     }
 
     /// Add a header line after all others.
     pub fn push_back(&mut self, name: &str, value: &str) -> &mut Self {
-        self.inserted.push((At::End, name.to_owned(), value.to_owned()));
+        self.inserted.push((At::End, name.to_owned(), header_value(value)));
         self
     }
 
     /// Replace the body; `content_type` `Some` sets Content-Type, and an
     /// empty body removes Content-Type.
     pub fn set_body(&mut self, content_type: Option<&str>, body: impl Into<Bytes>) -> &mut Self {
-        self.body = Some((content_type.map(str::to_owned), body.into()));
+        self.body = Some((content_type.map(header_value), body.into()));
         self
     }
 
@@ -227,6 +238,35 @@ impl<'m> Editor<'m> {
     }
 }
 
+/// A header value as printed: each CR or LF that is not part of a fold
+/// (CRLF or LF followed by SP/HTAB) becomes a space.
+fn header_value(v: &str) -> String {
+    let b = v.as_bytes();
+    let ws = |i: usize| matches!(b.get(i), Some(b' ' | b'\t'));
+    if !b.iter().any(|&c| c == b'\r' || c == b'\n') {
+        return v.to_owned();
+    }
+    let mut out = String::with_capacity(v.len());
+    for (i, ch) in v.char_indices() {
+        let keep = match ch {
+            '\r' => b.get(i + 1) == Some(&b'\n') && ws(i + 2),
+            '\n' => ws(i + 1),
+            _ => true,
+        };
+        out.push(if keep { ch } else { ' ' });
+    }
+    out
+}
+
+/// A start line as printed: every CR and LF becomes a space.
+fn one_line(v: &str) -> Cow<'_, str> {
+    if v.contains(['\r', '\n']) {
+        Cow::Owned(v.replace(['\r', '\n'], " "))
+    } else {
+        Cow::Borrowed(v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +322,54 @@ mod tests {
             assert_eq!(p.content_length(), Some(5));
             assert_eq!(p.body(), b"hello");
         }
+    }
+
+    #[test]
+    fn values_cannot_inject_header_lines() {
+        let m = Message::parse_datagram(Bytes::from_static(BYE)).unwrap();
+        let mut e = Editor::new(&m);
+        e.set("Subject", "hi\r\nVia: SIP/2.0/UDP evil;branch=z9hG4bKevil")
+            .push_front("X-A", "a\rb\nc")
+            .push_back("X-B", "end\r\n")
+            .insert_before(HeaderName::CSeq, "X-C", "\r\n\r\nINVITE sip:x SIP/2.0")
+            .replace_index(0, "SIP/2.0/UDP h;branch=z9hG4bK1\n")
+            .set("X-Fold", "one,\r\n two,\n\tthree");
+        let out = e.print();
+        let p = Message::parse_datagram(Bytes::from(out.clone())).unwrap();
+        assert_eq!(p.vias().count(), 1, "{}", String::from_utf8_lossy(&out));
+        assert!(p.headers_by_name("X-Evil").next().is_none());
+        assert_eq!(p.headers_by_name("Subject").next().unwrap().value, "hi  Via: SIP/2.0/UDP evil;branch=z9hG4bKevil");
+        assert_eq!(p.headers_by_name("X-A").next().unwrap().value, "a b c");
+        assert_eq!(p.headers_by_name("X-B").next().unwrap().value, "end");
+        assert_eq!(p.headers_by_name("X-C").next().unwrap().value, "INVITE sip:x SIP/2.0");
+        // Folds are kept.
+        assert_eq!(p.headers_by_name("X-Fold").next().unwrap().value, "one,\r\n two,\n\tthree");
+        assert_eq!(p.header_entries().len(), m.header_entries().len() + 5);
+        // A start line stays one line (malformed, so it is refused, but
+        // it never smuggles a header in).
+        let mut e = Editor::new(&m);
+        e.set_request_uri("sip:a@b SIP/2.0\r\nX-Evil: 1\r\n");
+        let out = e.print();
+        assert!(
+            out.starts_with(b"BYE sip:a@b SIP/2.0  X-Evil: 1   SIP/2.0\r\nv: "),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        let mut e = Editor::new(&m);
+        e.set_start_line("SIP/2.0 200 OK\nX-Evil: 1");
+        assert!(e.print().starts_with(b"SIP/2.0 200 OK X-Evil: 1\r\nv: "));
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_print_unchanged() {
+        let raw: &[u8] = b"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nSubject: Gr\xfc\xdfe\r\n\
+From: \"M\xfcller\" <sip:c@d>;tag=2\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse_datagram(Bytes::from_static(raw)).unwrap();
+        assert_eq!(Editor::new(&m).print(), raw);
+        let mut e = Editor::new(&m);
+        e.set("Max-Forwards", "70");
+        let out = e.print();
+        assert!(memchr::memmem::find(&out, b"Subject: Gr\xfc\xdfe\r\n").is_some());
+        assert!(memchr::memmem::find(&out, b"From: \"M\xfcller\" <sip:c@d>;tag=2\r\n").is_some());
     }
 }

@@ -21,8 +21,13 @@ pub enum ErrorKind {
     Method,
     #[error("malformed Request-URI: {0}")]
     RequestUri(&'static str),
+    /// The Request-URI only: the one fault answered 414.
     #[error("Request-URI longer than {0} bytes")]
     UriTooLong(usize),
+    /// A Contact URI (or its userinfo) over the limit: answered 400, not
+    /// 414, which RFC 3261 21.4.12 reserves for the Request-URI.
+    #[error("Contact URI longer than {0} bytes")]
+    ContactTooLong(usize),
     #[error("unsupported SIP version")]
     Version,
     #[error("malformed status code")]

@@ -2,7 +2,8 @@
 //!
 //! Every bound has its own [`ErrorKind`](super::ErrorKind) and SIP answer:
 //! a datagram over `max_datagram` gets 513, a body over `max_body` 413, a
-//! Request-URI over `max_uri` 414, the others 400.
+//! Request-URI over `max_uri` 414, the others (a Contact URI over
+//! `max_uri` included) 400.
 
 /// Bounds for one parse. `Limits::default()` holds the product's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,9 +14,12 @@ pub struct Limits {
     pub max_stream_message: usize,
     /// Body, e.g. SDP (128 KB).
     pub max_body: usize,
-    /// Request-URI, a Contact URI, or a URI's userinfo (256 B).
+    /// Request-URI, a Contact URI, or a URI's userinfo (256 B). Over it, a
+    /// Request-URI is answered 414 (`UriTooLong`), a Contact 400
+    /// (`ContactTooLong`).
     pub max_uri: usize,
-    /// Header name (32 B).
+    /// Header name (32 B). Clamped to 255 when parsing: the header index
+    /// stores a name's length in one byte, so a larger value allows 255.
     pub max_header_name: usize,
     /// One option tag in Require/Supported/Proxy-Require/Unsupported (32 B).
     pub max_option_tag: usize,

@@ -4,10 +4,16 @@
 //! ownership of the received bytes (`Bytes`, reference-counted, never
 //! copied), check the framing, the start line, the header lines and the
 //! size limits, and build a fixed-capacity index of header spans. A
-//! well-formed message is parsed without heap allocation. The header
-//! section (start line and headers) is valid UTF-8 once parsed, so spans of
-//! it are handed out as `&str`; the body stays bytes. Typed views of header
-//! values are parsed on demand from the spans (see `typed`, `via`, `uri`).
+//! well-formed message is parsed without heap allocation. The start line
+//! must be UTF-8; header values need not be (a Latin-1 display name or
+//! Subject is kept as received): spans are handed out as `&str` when they
+//! are UTF-8 and as `""` otherwise, and [`Message::header_bytes`] gives the
+//! bytes of any value. The typed views of the headers the gateway routes
+//! on require UTF-8 and name the header when it is not. No byte below 0x20
+//! other than HTAB may appear in a header line, except the CRLF of a fold
+//! and a quoted-pair inside a quoted string (RFC 3261 25.1); a CR must be
+//! followed by LF. The body stays bytes. Typed views of header values are
+//! parsed on demand from the spans (see `typed`, `via`, `uri`).
 
 use arrayvec::ArrayVec;
 use bytes::Bytes;
@@ -121,7 +127,8 @@ pub struct Header<'a> {
     pub name: HeaderName,
     /// The name as written.
     pub raw_name: &'a str,
-    /// Trimmed value (may contain folded line ends).
+    /// Trimmed value (may contain folded line ends); `""` when the value is
+    /// not UTF-8 (see [`Message::header_bytes`] for its bytes).
     pub value: &'a str,
     /// Offset of the value in the message.
     pub offset: usize,
@@ -181,6 +188,9 @@ impl Message {
             return Err(ParseError::new(ErrorKind::Empty, 0));
         };
         let (first_end, next) = line_end(buf, first).ok_or(ParseError::new(ErrorKind::Truncated, buf.len()))?;
+        if let Err(e) = std::str::from_utf8(&buf[first..first_end]) {
+            return Err(ParseError::new(ErrorKind::StartLine("not UTF-8"), first + e.valid_up_to()));
+        }
         self.start = if first == 0 {
             start_line(buf, first_end, limits)?
         } else {
@@ -193,6 +203,8 @@ impl Message {
         self.begin = first as u32;
 
         let max_headers = limits.max_headers.min(HEADER_CAPACITY);
+        // The index stores a name's length in a u8 (see `Limits::max_header_name`).
+        let max_name = limits.max_header_name.min(MAX_HEADER_NAME);
         let mut pos = next;
         let mut count = 0usize;
         let mut content_length: Option<(u32, usize)> = None;
@@ -226,12 +238,15 @@ impl Message {
             if raw_name.is_empty() || !raw_name.iter().all(|&b| is_token(b)) {
                 return Err(ParseError::new(ErrorKind::HeaderName, pos));
             }
-            if raw_name.len() > limits.max_header_name {
-                return Err(ParseError::new(ErrorKind::HeaderNameTooLong(limits.max_header_name), pos));
+            if raw_name.len() > max_name {
+                return Err(ParseError::new(ErrorKind::HeaderNameTooLong(max_name), pos));
             }
             let name = HeaderName::from_bytes(raw_name);
             if end - pos > u16::MAX as usize {
                 return Err(header_err(ErrorKind::HeaderTooLong(u16::MAX as usize), pos, name, raw_name));
+            }
+            if let Err((at, why)) = check_controls(&line[colon + 1..]) {
+                return Err(header_err(ErrorKind::Value(why), pos + colon + 1 + at, name, raw_name));
             }
             let mut vs = pos + colon + 1;
             let mut ve = end;
@@ -257,11 +272,11 @@ impl Message {
                 }
                 content_length = Some((n, vs));
             }
-            // Bounded above: name_end <= max_header_name and the line is
+            // Bounded above: name_end <= max_name <= 255 and the line is
             // shorter than 64 KiB, so the narrowing casts are exact.
             self.headers.push(HeaderEntry {
                 name,
-                name_len: name_end.min(255) as u8,
+                name_len: name_end as u8,
                 value_off: (vs - pos) as u16,
                 value_len: (ve - vs) as u16,
                 line_start: pos as u32,
@@ -269,10 +284,6 @@ impl Message {
             });
             count += 1;
             pos = after;
-        }
-        if std::str::from_utf8(&buf[..head_end]).is_err() {
-            let at = std::str::from_utf8(&buf[..head_end]).map_err(|e| e.valid_up_to()).err().unwrap_or(0);
-            return Err(ParseError::new(ErrorKind::Value("header section is not UTF-8"), at));
         }
         let available = buf.len() - pos;
         let body_len = match (content_length, framing) {
@@ -317,13 +328,30 @@ impl Message {
         self.buf.slice(self.begin as usize..self.end as usize)
     }
 
-    /// Text of a span inside the header section. The section was checked
-    /// as UTF-8 when parsed and spans end on ASCII delimiters, so this
-    /// cannot fail for a span of this message; checking the span alone
-    /// keeps the cost proportional to its length.
+    /// Text of a span inside the header section, or `""` when the span is
+    /// not UTF-8 (header values may hold other bytes, e.g. a Latin-1
+    /// display name; the start line and header names are always UTF-8).
+    /// Checking the span alone keeps the cost proportional to its length.
     pub fn span_str(&self, span: Span) -> &str {
         let head = &self.buf[..self.head_end as usize];
         head.get(span.range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+    }
+
+    /// The bytes of a span inside the header section (empty when out of range).
+    pub fn span_bytes(&self, span: Span) -> &[u8] {
+        self.buf[..self.head_end as usize].get(span.range()).unwrap_or(&[])
+    }
+
+    /// The value of header line `index` as received (trimmed, folds kept),
+    /// whether or not it is UTF-8; empty when there is no such line.
+    pub fn header_bytes(&self, index: usize) -> &[u8] {
+        self.headers.get(index).map_or(&[][..], |e| self.span_bytes(e.value()))
+    }
+
+    /// Whether the value of header line `index` is UTF-8 (so that
+    /// [`Header::value`] is its text, not `""`).
+    pub fn header_is_utf8(&self, index: usize) -> bool {
+        std::str::from_utf8(self.header_bytes(index)).is_ok()
     }
 
     /// The start line, without its line end.
@@ -468,6 +496,35 @@ impl Message {
     }
 }
 
+/// The longest header name the index can hold (its length is a `u8`).
+pub(crate) const MAX_HEADER_NAME: usize = u8::MAX as usize;
+
+/// Bytes after a header's colon (folded continuations included): no byte
+/// below 0x20 but HTAB, except the CRLF (or LF) of a fold and a quoted-pair
+/// inside a quoted string (`\` then any byte but CR/LF, RFC 3261 25.1); a
+/// CR must be followed by LF. Returns the offset of the first bad byte.
+fn check_controls(v: &[u8]) -> Result<(), (usize, &'static str)> {
+    if !v.iter().any(|&b| b < 0x20 && b != b'\t') {
+        return Ok(());
+    }
+    let mut quoted = false;
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            // `line_end` cut the line at its last LF, so any LF left here
+            // starts a continuation line (a fold).
+            b'\r' if v.get(i + 1) != Some(&b'\n') => return Err((i, "CR not followed by LF")),
+            b'\r' | b'\n' | b'\t' => {}
+            b'"' => quoted = !quoted,
+            b'\\' if quoted && v.get(i + 1).is_some_and(|&n| n != b'\r' && n != b'\n') => i += 1,
+            b if b < 0x20 => return Err((i, "control character in header value")),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 fn header_err(kind: ErrorKind, at: usize, name: HeaderName, raw: &[u8]) -> ParseError {
     let n = match name {
         HeaderName::Other => scan::lossy(raw).into_owned(),
@@ -573,6 +630,15 @@ fn start_line(buf: &[u8], end: usize, limits: &Limits) -> Result<StartLine, Pars
         uri: Span::new(sp1 + 1, sp2),
         version: Span::new(sp2 + 1, end),
     })
+}
+
+/// Whether `raw` begins (after CRLFs) with a start line that parses,
+/// whatever follows it.
+pub(crate) fn has_start_line(raw: &[u8], limits: &Limits) -> bool {
+    let first = raw.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(raw.len());
+    let raw = &raw[first..];
+    let Some((end, _)) = line_end(raw, 0) else { return false };
+    std::str::from_utf8(&raw[..end]).is_ok() && start_line(raw, end, limits).is_ok()
 }
 
 /// Move the spans of a start line parsed from `buf[by..]` to offsets in `buf`.

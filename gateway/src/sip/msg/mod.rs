@@ -6,8 +6,10 @@
 //! - [`Editor`] prints a message back, byte-identical when nothing changed,
 //!   with a correct Content-Length when something did.
 //! - [`check`] applies the full syntax of every header the gateway
-//!   understands; [`validate`] gives the answer a B2BUA owes a well-formed
-//!   request it cannot process (RFC 4475 section 3.3).
+//!   understands to a request, and to a response only what it is routed
+//!   on (`check::check_response`; `check::check_received` picks);
+//!   [`validate`] gives the answer a B2BUA owes a well-formed request it
+//!   cannot process (RFC 4475 section 3.3).
 //!
 //! Errors ([`ParseError`]) say what and where, and map to a SIP response.
 
@@ -31,18 +33,19 @@ mod typed;
 mod uri;
 pub mod validate;
 
-pub use addr::NameAddr;
+pub use addr::{Leniency, NameAddr};
 pub use edit::Editor;
 pub use error::{ErrorKind, ParseError};
 pub use framer::{Frame, StreamFramer};
 pub use header::HeaderName;
 pub use limits::{Limits, HEADER_CAPACITY};
 pub use list::split as split_list;
+pub(crate) use message::has_start_line;
 pub use message::{Framing, Header, HeaderEntry, Message, Span, StartLine};
 pub use method::Method;
 pub use params::{Param, Params};
 pub use typed::{
-    call_id, date, max_forwards, option_tag, parse_int, privacy_values, CSeq, MediaType, RAck, Reason, Replaces,
-    SessionExpires, Via,
+    call_id, date, max_forwards, option_tag, parse_int, privacy_values, CSeq, MediaType, RAck, Reason, Refresher,
+    Replaces, SessionExpires, Via,
 };
 pub use uri::{split_hostport, unescape, Host, Scheme, Uri};

@@ -17,13 +17,35 @@ pub struct Part<'a> {
 }
 
 impl<'a> Part<'a> {
-    /// A MIME header of the part, by name (case-insensitive), trimmed.
+    /// A MIME header of the part, by name (case-insensitive), trimmed. A
+    /// header folded over several lines (continuation lines start with SP
+    /// or HTAB, RFC 5322 2.2.3) is returned whole, its folds kept as in a
+    /// SIP header value (`scan::unfold` joins them).
     pub fn header(&self, name: &str) -> Option<&'a str> {
         let text = std::str::from_utf8(self.headers).ok()?;
-        text.split("\r\n").flat_map(|l| l.split('\n')).find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
+        let b = text.as_bytes();
+        let mut pos = 0;
+        while pos < b.len() {
+            // The logical line: up to an LF not followed by SP/HTAB.
+            let mut end = pos;
+            let next = loop {
+                match memchr::memchr(b'\n', &b[end..]) {
+                    Some(lf) if matches!(b.get(end + lf + 1), Some(b' ' | b'\t')) => end += lf + 1,
+                    Some(lf) => break end + lf + 1,
+                    None => break b.len(),
+                }
+            };
+            let line = &text[pos..next];
+            if !line.starts_with([' ', '\t']) {
+                if let Some((n, v)) = line.split_once(':') {
+                    if n.trim().eq_ignore_ascii_case(name) {
+                        return Some(super::params::trim_str(v));
+                    }
+                }
+            }
+            pos = next;
+        }
+        None
     }
 
     /// The part's Content-Type (`text/plain` when absent, RFC 2046).
@@ -138,6 +160,18 @@ mod tests {
         assert_eq!(p[0].body, sdp);
         assert_eq!(p[1].header("content-id"), Some("<loc@x>"));
         assert_eq!(p[1].body, pidf);
+    }
+
+    #[test]
+    fn folded_part_headers() {
+        let body = b"--b\r\nContent-Type: application/pidf+xml;\r\n  charset=UTF-8\r\nContent-ID:\r\n\t<loc@x>\r\n \
+ X-Not-A-Header: no\r\ncontent-disposition: render\r\n\r\n<presence/>\r\n--b--\r\n";
+        let p = parts(body, "b").unwrap();
+        assert_eq!(p[0].content_type(), "application/pidf+xml;\r\n  charset=UTF-8");
+        assert_eq!(p[0].header("Content-ID"), Some("<loc@x>\r\n X-Not-A-Header: no"));
+        assert_eq!(p[0].header("X-Not-A-Header"), None);
+        assert_eq!(p[0].header("Content-Disposition"), Some("render"));
+        assert_eq!(p[0].body, b"<presence/>");
     }
 
     #[test]

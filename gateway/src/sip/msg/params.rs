@@ -4,6 +4,8 @@
 //! malformed parameter. Names compare case-insensitively. Values are
 //! returned as written (quoted strings keep their quotes).
 
+use std::borrow::Cow;
+
 use super::scan::{find_unquoted, is_lws, is_token};
 
 /// One parameter.
@@ -49,13 +51,20 @@ impl<'a> Params<'a> {
     /// Strict check of header-parameter syntax (`token [= token / host / quoted-string]`).
     /// Returns the offset (in `raw`) of the first bad parameter.
     pub fn check(&self) -> Result<(), (usize, &'static str)> {
+        self.check_with(false)
+    }
+
+    /// [`Params::check`], optionally accepting one trailing `;` (an empty
+    /// last parameter), which some UAs write after From/To parameters.
+    pub fn check_with(&self, trailing_semicolon: bool) -> Result<(), (usize, &'static str)> {
         let base = self.raw.as_ptr() as usize;
         // Empty parameters (`;;`, a trailing `;`) are not in the grammar.
         let mut rest = self.raw;
         let mut off = 0;
         loop {
             let end = find_unquoted(rest.as_bytes(), b';').unwrap_or(rest.len());
-            if trim_str(&rest[..end]).is_empty() && !(off == 0 && end == rest.len()) {
+            let last = end == rest.len();
+            if trim_str(&rest[..end]).is_empty() && !(off == 0 && last) && !(trailing_semicolon && last) {
                 return Err((off, "empty parameter"));
             }
             if end == rest.len() {
@@ -128,6 +137,25 @@ impl<'a> Iterator for ParamIter<'a> {
     }
 }
 
+/// Decode the quoted-pairs of the inside of a quoted string. Allocates
+/// only when there is one.
+pub fn unescape_pairs(inner: &str) -> Cow<'_, str> {
+    if !inner.contains('\\') {
+        return Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut esc = false;
+    for ch in inner.chars() {
+        if esc || ch != '\\' {
+            out.push(ch);
+            esc = false;
+        } else {
+            esc = true;
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Trim LWS (including folded line ends) from both ends.
 pub fn trim_str(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
@@ -150,5 +178,8 @@ mod tests {
     fn bad_param_is_reported() {
         assert!(Params::new("a=b c").check().is_err());
         assert!(Params::new("a=\"open").check().is_err());
+        assert!(Params::new("tag=1;").check().is_err());
+        assert!(Params::new("tag=1; ").check_with(true).is_ok());
+        assert!(Params::new("tag=1;;x").check_with(true).is_err());
     }
 }

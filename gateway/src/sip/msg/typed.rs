@@ -2,9 +2,12 @@
 //! header value, never allocates, and returns a short reason on failure
 //! (the caller adds the header name and the offset).
 
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv6Addr};
+
 use super::method::Method;
-use super::params::{trim_str, Params};
-use super::scan::{is_lws, is_token, is_token_str, parse_u32, parse_u64};
+use super::params::{trim_str, unescape_pairs, Params};
+use super::scan::{is_lws, is_token_str, parse_u32, parse_u64};
 use super::uri::{split_hostport, Host};
 
 /// A Via value (RFC 3261 20.42).
@@ -66,9 +69,18 @@ impl<'a> Via<'a> {
                 return Err("ttl out of range");
             }
         }
+        // RFC 3261 25.1: via-received = "received" EQUAL (IPv4address /
+        // IPv6address), the IPv6 address unbracketed; the bracketed form
+        // (RFC 5118 4.5) and a host name are accepted too.
         if let Some(Some(r)) = params.get("received") {
-            if Host::parse(r).is_err() {
+            if Host::parse(r).is_err() && r.parse::<Ipv6Addr>().is_err() {
                 return Err("malformed received");
+            }
+        }
+        // RFC 3581: response-port = "rport" [EQUAL 1*DIGIT], a port number.
+        if let Some(Some(p)) = params.get("rport") {
+            if parse_u32(p.as_bytes()).and_then(|n| u16::try_from(n).ok()).is_none() {
+                return Err("malformed rport");
             }
         }
         Ok(Via { protocol: parts[0], version: parts[1], transport: parts[2], host, host_str, port, params })
@@ -77,10 +89,18 @@ impl<'a> Via<'a> {
     pub fn branch(&self) -> Option<&'a str> {
         self.params.get("branch").flatten()
     }
+    /// The `received` parameter as written (an IPv6 address bracketed or not).
     pub fn received(&self) -> Option<&'a str> {
         self.params.get("received").flatten()
     }
-    /// `None`: no rport; `Some(None)`: rport requested; `Some(Some(p))`: filled in.
+    /// The `received` address, either IPv6 form (`None` for a host name).
+    pub fn received_ip(&self) -> Option<IpAddr> {
+        let r = self.received()?;
+        let bare = r.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(r);
+        bare.parse().ok()
+    }
+    /// `None`: no rport; `Some(None)`: rport requested; `Some(Some(p))`:
+    /// filled in. A parsed Via never holds a malformed rport value.
     pub fn rport(&self) -> Option<Option<u16>> {
         self.params.get("rport").map(|v| v.and_then(|p| p.parse().ok()))
     }
@@ -160,9 +180,27 @@ impl<'a> RAck<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionExpires<'a> {
     pub delta: u32,
-    /// `uac` or `uas`.
+    /// `uac` or `uas` as written (any case): compare with
+    /// [`SessionExpires::refresher_role`], not as text.
     pub refresher: Option<&'a str>,
     pub params: Params<'a>,
+}
+
+/// Who refreshes a session (RFC 4028 `refresher` parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresher {
+    Uac,
+    Uas,
+}
+
+impl Refresher {
+    /// The parameter value, normalised to lower case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refresher::Uac => "uac",
+            Refresher::Uas => "uas",
+        }
+    }
 }
 
 impl<'a> SessionExpires<'a> {
@@ -176,6 +214,15 @@ impl<'a> SessionExpires<'a> {
             return Err("refresher is neither uac nor uas");
         }
         Ok(SessionExpires { delta, refresher, params })
+    }
+
+    /// The refresher, compared case-insensitively (`UAC`, `Uas` ...).
+    pub fn refresher_role(&self) -> Option<Refresher> {
+        match self.refresher? {
+            r if r.eq_ignore_ascii_case("uac") => Some(Refresher::Uac),
+            r if r.eq_ignore_ascii_case("uas") => Some(Refresher::Uas),
+            _ => None,
+        }
     }
 }
 
@@ -207,6 +254,8 @@ impl<'a> Replaces<'a> {
 pub struct Reason<'a> {
     pub protocol: &'a str,
     pub cause: Option<u32>,
+    /// The `text` parameter between its quotes, escapes kept as written;
+    /// [`Reason::text_unescaped`] decodes them.
     pub text: Option<&'a str>,
     pub params: Params<'a>,
 }
@@ -223,8 +272,14 @@ impl<'a> Reason<'a> {
             Some(Some(c)) => Some(parse_u32(c.as_bytes()).ok_or("malformed cause")?),
             _ => None,
         };
-        let text = params.get("text").flatten().map(|t| t.trim_matches('"'));
+        let text =
+            params.get("text").flatten().map(|t| t.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(t));
         Ok(Reason { protocol: proto, cause, text, params })
+    }
+
+    /// The `text` parameter with its quoted-pairs decoded (`\"` -> `"`).
+    pub fn text_unescaped(&self) -> Option<Cow<'a, str>> {
+        self.text.map(unescape_pairs)
     }
 }
 
@@ -281,24 +336,12 @@ pub fn privacy_values(s: &str) -> impl Iterator<Item = &str> {
     s.split(';').map(trim_str).filter(|v| !v.is_empty())
 }
 
-/// Call-ID: `word [ "@" word ]` (RFC 3261 25.1).
+/// Call-ID: RFC 3261 25.1 says `word [ "@" word ]`; like Kamailio and
+/// pjsip, any non-empty run of visible ASCII (0x21-0x7E) without white
+/// space is accepted (several `@`, `;`, `,`, `=` are seen in the field).
 pub fn call_id(s: &str) -> Result<&str, &'static str> {
     let s = trim_str(s);
-    let word = |w: &str| {
-        !w.is_empty()
-            && w.bytes().all(|b| {
-                is_token(b)
-                    || matches!(
-                        b,
-                        b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}'
-                    )
-            })
-    };
-    let ok = match s.split_once('@') {
-        Some((a, b)) => word(a) && word(b),
-        None => word(s),
-    };
-    if ok {
+    if !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         Ok(s)
     } else {
         Err("malformed Call-ID")
@@ -388,5 +431,44 @@ mod tests {
         assert!(date("Sat, 13 N\u{e9}\u{e9}2010 23:29:00 GMT").is_err());
         assert!(call_id("abc@[2001:db8::1]").is_ok());
         assert!(call_id("a b").is_err());
+    }
+
+    #[test]
+    fn call_id_is_visible_ascii_without_white_space() {
+        for ok in ["a@b@c", "x;y=1,z", "=%&$#|^", "~!"] {
+            assert_eq!(call_id(ok), Ok(ok));
+        }
+        for bad in ["", "a b", "a\tb", "a\r\n b", "caf\u{e9}", "a\u{7f}"] {
+            assert!(call_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn via_received_and_rport() {
+        let v = Via::parse("SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1;received=2001:db8::9;rport=5062").unwrap();
+        assert_eq!(v.received(), Some("2001:db8::9"));
+        assert_eq!(v.received_ip(), Some("2001:db8::9".parse().unwrap()));
+        assert_eq!(v.rport(), Some(Some(5062)));
+        let b = Via::parse("SIP/2.0/UDP h;branch=z9hG4bK1;received=[2001:db8::9]").unwrap();
+        assert_eq!(b.received_ip(), Some("2001:db8::9".parse().unwrap()));
+        assert!(Via::parse("SIP/2.0/UDP h;received=192.0.2.1").unwrap().received_ip().is_some());
+        assert!(Via::parse("SIP/2.0/UDP h;received=2001:db8::zz").is_err());
+        assert_eq!(Via::parse("SIP/2.0/UDP h;rport=99999"), Err("malformed rport"));
+        assert_eq!(Via::parse("SIP/2.0/UDP h;rport=abc"), Err("malformed rport"));
+        assert_eq!(Via::parse("SIP/2.0/UDP h;rport").unwrap().rport(), Some(None));
+    }
+
+    #[test]
+    fn refresher_and_reason_text() {
+        let se = SessionExpires::parse("90;Refresher=UAS").unwrap();
+        assert_eq!(se.refresher_role(), Some(Refresher::Uas));
+        assert_eq!(se.refresher_role().map(Refresher::as_str), Some("uas"));
+        assert_eq!(SessionExpires::parse("90").unwrap().refresher_role(), None);
+        assert!(SessionExpires::parse("90;refresher=both").is_err());
+        let r = Reason::parse(r#"SIP;cause=480;text="Say \"hi\" \\ bye""#).unwrap();
+        assert_eq!(r.text, Some(r#"Say \"hi\" \\ bye"#));
+        assert_eq!(r.text_unescaped().unwrap(), r#"Say "hi" \ bye"#);
+        let plain = Reason::parse("Q.850;cause=16;text=\"Normal\"").unwrap();
+        assert!(matches!(plain.text_unescaped(), Some(Cow::Borrowed("Normal"))));
     }
 }

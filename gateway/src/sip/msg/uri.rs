@@ -44,6 +44,13 @@ pub enum Host<'a> {
 impl Host<'_> {
     /// Parse a host: a domain name, an IPv4 address or a bracketed IPv6 reference.
     pub fn parse(s: &str) -> Result<Host<'_>, &'static str> {
+        Host::parse_with(s, false)
+    }
+
+    /// [`Host::parse`], optionally accepting `_` in domain labels (not in
+    /// the RFC 3261 grammar, but common in hostnames of deployed UAs; the
+    /// gateway accepts it in From, To and Contact).
+    pub fn parse_with(s: &str, underscore: bool) -> Result<Host<'_>, &'static str> {
         if let Some(inner) = s.strip_prefix('[') {
             let inner = inner.strip_suffix(']').ok_or("unterminated IPv6 reference")?;
             return inner.parse::<Ipv6Addr>().map(Host::V6).map_err(|_| "malformed IPv6 reference");
@@ -58,7 +65,7 @@ impl Host<'_> {
         }
         let labels_ok = s.trim_end_matches('.').split('.').all(|l| {
             !l.is_empty()
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || (underscore && b == b'_'))
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
@@ -105,6 +112,11 @@ pub struct Uri<'a> {
 impl<'a> Uri<'a> {
     /// Parse a URI (no enclosing `<>`).
     pub fn parse(raw: &'a str) -> Result<Uri<'a>, &'static str> {
+        Uri::parse_with(raw, false)
+    }
+
+    /// [`Uri::parse`], optionally accepting `_` in the host (see [`Host::parse_with`]).
+    pub fn parse_with(raw: &'a str, underscore_host: bool) -> Result<Uri<'a>, &'static str> {
         let colon = raw.find(':').ok_or("no scheme")?;
         let scheme_str = &raw[..colon];
         let b = scheme_str.as_bytes();
@@ -144,7 +156,7 @@ impl<'a> Uri<'a> {
             headers: None,
         };
         match scheme {
-            Scheme::Sip | Scheme::Sips => uri.parse_sip(rest)?,
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(rest, underscore_host)?,
             Scheme::Tel => {
                 let (num, params) = match rest.find(';') {
                     Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -170,7 +182,7 @@ impl<'a> Uri<'a> {
         Ok(uri)
     }
 
-    fn parse_sip(&mut self, rest: &'a str) -> Result<(), &'static str> {
+    fn parse_sip(&mut self, rest: &'a str, underscore_host: bool) -> Result<(), &'static str> {
         let (userinfo, hostpart) = match rest.find('@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
@@ -190,7 +202,7 @@ impl<'a> Uri<'a> {
         let hp_end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
         let hostport = &hostpart[..hp_end];
         let (host, port) = split_hostport(hostport)?;
-        self.host = Some(Host::parse(host)?);
+        self.host = Some(Host::parse_with(host, underscore_host)?);
         self.host_str = host;
         self.port = port;
         let tail = &hostpart[hp_end..];
@@ -328,6 +340,15 @@ mod tests {
         assert!(Uri::parse("sip:user@host:99999").is_err());
         assert!(Uri::parse("sip:%zzuser@host").is_err());
         assert!(Uri::parse("sip:user@host%").is_err());
+        assert!(Uri::parse("sip:user@my_host.example.com").is_err());
+    }
+
+    #[test]
+    fn underscore_hosts_only_when_asked() {
+        let u = Uri::parse_with("sip:user@my_host.example.com:5060", true).unwrap();
+        assert_eq!(u.host, Some(Host::Domain("my_host.example.com")));
+        assert!(Host::parse_with("_sip._udp.example.com", true).is_ok());
+        assert!(Host::parse_with("a..b", true).is_err());
     }
 
     #[test]

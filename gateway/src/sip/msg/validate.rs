@@ -5,7 +5,9 @@
 //! Contract: [`validate_request`] takes a request that passed
 //! `Message::parse` and [`super::check`], and a [`Policy`] (what this
 //! element implements), and returns `None` when the request may be
-//! processed, or the [`Rejection`] to send. Responses are not judged here.
+//! processed, or the [`Rejection`] to send. Responses are not judged here,
+//! and neither is ACK: it is never answered (RFC 3261 17.2.3, 8.2 note),
+//! so it is `None` whatever it holds.
 
 use super::header::HeaderName;
 use super::message::Message;
@@ -55,6 +57,9 @@ impl Policy {
     }
 }
 
+/// The Warning of the 406 to an INVITE whose Accept excludes SDP.
+pub const NOT_ACCEPTABLE_WARNING: &str = "399 bridgehead \"Accept offers neither application/sdp nor multipart/mixed\"";
+
 /// An error response to send instead of processing the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -73,6 +78,9 @@ fn reject(status: u16, reason: &'static str, detail: impl Into<String>) -> Optio
 /// Validate a well-formed request as a UAS (the B2BUA's receiving leg).
 pub fn validate_request(msg: &Message, policy: &Policy) -> Option<Rejection> {
     let method = msg.method()?;
+    if method == Method::Ack {
+        return None;
+    }
     // Headers without which no response can be built or matched.
     for name in [HeaderName::To, HeaderName::From, HeaderName::CallId, HeaderName::CSeq, HeaderName::Via] {
         if msg.header(name).is_none() {
@@ -138,26 +146,80 @@ pub fn validate_request(msg: &Message, policy: &Policy) -> Option<Rejection> {
             }
         }
     }
-    // 8.2.3/21.4.7: the answer to an INVITE carries SDP; the request must accept it.
+    // 8.2.3/21.4.7: the answer to an INVITE carries SDP, alone or in a
+    // multipart/mixed body; the request must accept one of them.
     if method == Method::Invite {
         let accepts: Vec<&str> = msg.list_values(HeaderName::Accept).map(|(_, v, _)| v).collect();
         if !accepts.is_empty() {
             let sdp_ok = accepts.iter().any(|a| {
                 let t = a.split(';').next().unwrap_or("").trim();
-                t.eq_ignore_ascii_case("application/sdp") || t == "*/*" || t.eq_ignore_ascii_case("application/*")
+                ["application/sdp", "application/*", "multipart/mixed", "multipart/*", "*/*"]
+                    .iter()
+                    .any(|ok| t.eq_ignore_ascii_case(ok))
             });
             if !sdp_ok {
-                let mut r = reject(406, "Not Acceptable", "Accept does not include application/sdp")?;
-                r.headers.push(("Warning", "399 bridgehead \"only application/sdp can be answered\"".into()));
+                let mut r =
+                    reject(406, "Not Acceptable", "Accept includes neither application/sdp nor multipart/mixed")?;
+                r.headers.push(("Warning", NOT_ACCEPTABLE_WARNING.into()));
                 return Some(r);
             }
         }
     }
-    // 16.3 / 8.2: a request the B2BUA would relay with no hops left.
-    if method != Method::Options {
+    // 16.3 / 8.2: a request the B2BUA would relay with no hops left. Not
+    // OPTIONS (answered here, RFC 4475 3.3.11), nor BYE and CANCEL: the
+    // B2BUA ends those on the leg they arrived on and sends its own
+    // request on the other leg (RFC 7092 3.1), with fresh Max-Forwards.
+    if !matches!(method, Method::Options | Method::Bye | Method::Cancel) {
         if let Ok(Some(0)) = msg.max_forwards() {
             return reject(483, "Too Many Hops", "Max-Forwards is 0");
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn req(method: &str, extra: &str) -> Message {
+        let raw = format!(
+            "{method} sip:a@gw.example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:a@gw.example.com>;tag=t\r\n\
+From: <sip:b@op.example>;tag=f\r\nCall-ID: c\r\nCSeq: 1 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        Message::parse_datagram(Bytes::from(raw)).unwrap()
+    }
+
+    #[test]
+    fn ack_is_never_answered() {
+        for extra in ["Max-Forwards: 0\r\n", "Require: nothingSupportsThis\r\nCSeq: 2 ACK\r\n", ""] {
+            assert_eq!(validate_request(&req("ACK", extra), &GATEWAY), None, "{extra:?}");
+        }
+        // Even with no To, From or Call-ID.
+        let bare =
+            Message::parse_datagram(Bytes::from_static(b"ACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n")).unwrap();
+        assert_eq!(validate_request(&bare, &GATEWAY), None);
+    }
+
+    #[test]
+    fn max_forwards_zero() {
+        for m in ["BYE", "CANCEL", "OPTIONS"] {
+            assert_eq!(validate_request(&req(m, "Max-Forwards: 0\r\n"), &GATEWAY), None, "{m}");
+        }
+        for m in ["INVITE", "UPDATE", "INFO"] {
+            let r = validate_request(&req(m, "Max-Forwards: 0\r\n"), &GATEWAY);
+            assert_eq!(r.map(|r| r.status), Some(483), "{m}");
+        }
+    }
+
+    #[test]
+    fn accept_multipart_alone_is_not_406() {
+        for accept in ["multipart/mixed", "multipart/*", "application/sdp", "*/*", "text/plain, multipart/mixed;x=1"] {
+            let r = validate_request(&req("INVITE", &format!("Accept: {accept}\r\n")), &GATEWAY);
+            assert_eq!(r, None, "{accept}");
+        }
+        let r = validate_request(&req("INVITE", "Accept: text/nobodyKnowsThis\r\n"), &GATEWAY).unwrap();
+        assert_eq!(r.status, 406);
+        assert_eq!(r.headers, vec![("Warning", NOT_ACCEPTABLE_WARNING.to_owned())]);
+    }
 }

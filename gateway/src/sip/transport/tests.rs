@@ -132,3 +132,12 @@ fn sending_picks_udp_an_existing_connection_or_a_new_one() {
     assert!(matches!(&out[1], Output::Connect { proto: Proto::Tls, to, .. } if *to == teams));
     assert_eq!(out[2], Output::Stream { conn: ConnId(9), data: Bytes::from_static(b"c") });
 }
+
+#[test]
+fn a_response_with_a_bad_optional_header_is_still_delivered() {
+    let mut t = Transport::new(TransportConfig::default());
+    let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP gw.example.com;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\n\
+Call-ID: x\r\nCSeq: 1 INVITE\r\nContact: <sip:c@192.0.2.20>\r\nDate: Tue, 15 Nov 1994 08:12:31 UTC\r\nWarning: 1812 x \"y\"\r\nContent-Length: 0\r\n\r\n";
+    t.handle_datagram(ms(0), addr("192.0.2.20:5060"), Bytes::from_static(ok.as_bytes()));
+    assert!(t.poll_received().is_some(), "a 200 must not be lost over a Date or Warning fault");
+}
