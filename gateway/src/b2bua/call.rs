@@ -388,7 +388,26 @@ impl Gateway {
                     if is_invite && (200..300).contains(&status) { vec![("Contact", &contact)] } else { Vec::new() };
                 let data = mbuild::response(&req, status, &reason, None, &extra, body);
                 if is_invite && (200..300).contains(&status) {
-                    self.ack_relayed_reinvite(id, tx, &resp);
+                    // ACK the far leg at once; repeat the 2xx on the near leg
+                    // until its own ACK comes (RFC 3261 13.3.1.4).
+                    if let Some(client_leg) = self.ack_relayed_reinvite(id, tx, &resp) {
+                        let server_leg = if client_leg == Leg::A { Leg::B } else { Leg::A };
+                        let seq = req.cseq().map_or(0, |c| c.seq);
+                        let (t1, t64) = (self.cfg.timers.t1, self.cfg.timers.t64());
+                        if let Some(c) = self.calls.get_mut(&id) {
+                            let peer = if server_leg == Leg::A { c.a_peer } else { c.b_peer };
+                            if !is_reliable(&peer) {
+                                c.pending_2xx.push(Pending2xx {
+                                    leg: server_leg,
+                                    seq,
+                                    data: Bytes::from(data.clone()),
+                                    next: now + t1,
+                                    interval: t1,
+                                    give_up: now + t64,
+                                });
+                            }
+                        }
+                    }
                 }
                 let _ = self.txs.send_response(now, server_tx, status, Bytes::from(data));
             }
@@ -396,14 +415,15 @@ impl Gateway {
     }
 
     /// A re-INVITE we relayed got a 2xx: ACK it on its leg at once.
-    fn ack_relayed_reinvite(&mut self, id: CallId, tx: TxId, resp: &Message) {
+    /// Returns the leg the re-INVITE was relayed on.
+    fn ack_relayed_reinvite(&mut self, id: CallId, tx: TxId, resp: &Message) -> Option<Leg> {
         let seq = resp.cseq().map_or(0, |c| c.seq);
-        let Some(req) = self.txs.request(tx) else { return };
-        let Some(call) = self.calls.get(&id) else { return };
+        let req = self.txs.request(tx)?;
+        let call = self.calls.get(&id)?;
         let leg = if req.call_id().ok() == Some(call.b_call_id.as_str()) { Leg::B } else { Leg::A };
         let peer = if leg == Leg::A { call.a_peer } else { call.b_peer };
         let via = self.via(peer.proto);
-        let Some(call) = self.calls.get_mut(&id) else { return };
+        let call = self.calls.get_mut(&id)?;
         let d = match leg {
             Leg::A => call.a_dialog.as_mut(),
             Leg::B => call.b_answered.and_then(|i| call.b_dialogs.get_mut(i)),
@@ -412,6 +432,7 @@ impl Gateway {
             let ack = d.request("ACK", Some(seq)).print(&via, None);
             self.transport.send(peer, Bytes::from(ack));
         }
+        Some(leg)
     }
 
     fn on_b_invite_response(&mut self, now: Time, id: CallId, tx: TxId, status: u16, resp: Message) {
