@@ -78,7 +78,40 @@ pub(super) struct Call {
     pending_2xx: Vec<Pending2xx>,
 }
 
+impl Leg {
+    fn other(self) -> Leg {
+        match self {
+            Leg::A => Leg::B,
+            Leg::B => Leg::A,
+        }
+    }
+}
+
 impl Call {
+    /// Where a leg's messages go.
+    fn peer(&self, leg: Leg) -> Peer {
+        match leg {
+            Leg::A => self.a_peer,
+            Leg::B => self.b_peer,
+        }
+    }
+
+    /// A leg's established dialog (B: the answered fork's).
+    fn dialog_mut(&mut self, leg: Leg) -> Option<&mut Dialog> {
+        match leg {
+            Leg::A => self.a_dialog.as_mut(),
+            Leg::B => self.b_answered.and_then(|i| self.b_dialogs.get_mut(i)),
+        }
+    }
+
+    /// Repeat a 2xx we sent on `leg` until its ACK (RFC 3261 13.3.1.4);
+    /// reliable transports need no repetition.
+    fn repeat_2xx(&mut self, leg: Leg, seq: u32, data: Bytes, now: Time, t1: Duration, t64: Duration) {
+        if !is_reliable(&self.peer(leg)) {
+            self.pending_2xx.push(Pending2xx { leg, seq, data, next: now + t1, interval: t1, give_up: now + t64 });
+        }
+    }
+
     pub(super) fn next_deadline(&self) -> Option<Time> {
         let r = self.pending_2xx.iter().map(|p| p.next.min(p.give_up)).min();
         [self.failover_at, r].into_iter().flatten().min()
@@ -284,16 +317,7 @@ impl Gateway {
             let t64 = self.cfg.timers.t64();
             if let Some(call) = self.calls.get_mut(&id) {
                 call.a_dialog = dialog;
-                if !is_reliable(&a_peer) {
-                    call.pending_2xx.push(Pending2xx {
-                        leg: Leg::A,
-                        seq,
-                        data: Bytes::from(data.clone()),
-                        next: now + t1,
-                        interval: t1,
-                        give_up: now + t64,
-                    });
-                }
+                call.repeat_2xx(Leg::A, seq, Bytes::from(data.clone()), now, t1, t64);
             }
         }
         let _ = self.txs.send_response(now, a_tx, status, Bytes::from(data));
@@ -331,7 +355,7 @@ impl Gateway {
     /// Send BYE on a leg's dialog through a client transaction.
     fn send_bye(&mut self, now: Time, id: CallId, leg: Leg, dialog_index: Option<usize>) {
         let Some(call) = self.calls.get(&id) else { return };
-        let peer = if leg == Leg::A { call.a_peer } else { call.b_peer };
+        let peer = call.peer(leg);
         let via = self.via(peer.proto);
         let Some(call) = self.calls.get_mut(&id) else { return };
         let d = match leg {
@@ -391,21 +415,10 @@ impl Gateway {
                     // ACK the far leg at once; repeat the 2xx on the near leg
                     // until its own ACK comes (RFC 3261 13.3.1.4).
                     if let Some(client_leg) = self.ack_relayed_reinvite(id, tx, &resp) {
-                        let server_leg = if client_leg == Leg::A { Leg::B } else { Leg::A };
                         let seq = req.cseq().map_or(0, |c| c.seq);
                         let (t1, t64) = (self.cfg.timers.t1, self.cfg.timers.t64());
                         if let Some(c) = self.calls.get_mut(&id) {
-                            let peer = if server_leg == Leg::A { c.a_peer } else { c.b_peer };
-                            if !is_reliable(&peer) {
-                                c.pending_2xx.push(Pending2xx {
-                                    leg: server_leg,
-                                    seq,
-                                    data: Bytes::from(data.clone()),
-                                    next: now + t1,
-                                    interval: t1,
-                                    give_up: now + t64,
-                                });
-                            }
+                            c.repeat_2xx(client_leg.other(), seq, Bytes::from(data.clone()), now, t1, t64);
                         }
                     }
                 }
@@ -421,13 +434,10 @@ impl Gateway {
         let req = self.txs.request(tx)?;
         let call = self.calls.get(&id)?;
         let leg = if req.call_id().ok() == Some(call.b_call_id.as_str()) { Leg::B } else { Leg::A };
-        let peer = if leg == Leg::A { call.a_peer } else { call.b_peer };
+        let peer = call.peer(leg);
         let via = self.via(peer.proto);
         let call = self.calls.get_mut(&id)?;
-        let d = match leg {
-            Leg::A => call.a_dialog.as_mut(),
-            Leg::B => call.b_answered.and_then(|i| call.b_dialogs.get_mut(i)),
-        };
+        let d = call.dialog_mut(leg);
         if let Some(d) = d {
             let ack = d.request("ACK", Some(seq)).print(&via, None);
             self.transport.send(peer, Bytes::from(ack));
@@ -575,10 +585,7 @@ impl Gateway {
     pub(super) fn in_dialog(&mut self, now: Time, id: CallId, leg: Leg, tx: TxId, req: Message) {
         let method = req.method().unwrap_or(Method::Other);
         let Some(call) = self.calls.get_mut(&id) else { return };
-        let d = match leg {
-            Leg::A => call.a_dialog.as_mut(),
-            Leg::B => call.b_answered.and_then(|i| call.b_dialogs.get_mut(i)),
-        };
+        let d = call.dialog_mut(leg);
         let Some(d) = d else {
             self.respond(now, tx, 481, "Call/Transaction Does Not Exist", None, &[]);
             return;
@@ -594,7 +601,7 @@ impl Gateway {
                 return;
             }
         }
-        let other = if leg == Leg::A { Leg::B } else { Leg::A };
+        let other = leg.other();
         if method == Method::Bye {
             self.respond(now, tx, 200, "OK", None, &[]);
             if let Some(c) = self.calls.get_mut(&id) {
@@ -614,13 +621,10 @@ impl Gateway {
         }
         // Relay any other in-dialog request to the other leg.
         let Some(call) = self.calls.get(&id) else { return };
-        let peer = if other == Leg::A { call.a_peer } else { call.b_peer };
+        let peer = call.peer(other);
         let via = self.via(peer.proto);
         let Some(call) = self.calls.get_mut(&id) else { return };
-        let d = match other {
-            Leg::A => call.a_dialog.as_mut(),
-            Leg::B => call.b_answered.and_then(|i| call.b_dialogs.get_mut(i)),
-        };
+        let d = call.dialog_mut(other);
         let Some(d) = d else {
             self.respond(now, tx, 481, "Call/Transaction Does Not Exist", None, &[]);
             return;
@@ -656,11 +660,12 @@ impl Gateway {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let mut resend = Vec::new();
         let mut gave_up = false;
+        let (a_peer, b_peer) = (call.a_peer, call.b_peer);
         for p in &mut call.pending_2xx {
             if p.give_up <= now {
                 gave_up = true;
             } else if p.next <= now {
-                resend.push((if p.leg == Leg::A { call.a_peer } else { call.b_peer }, p.data.clone()));
+                resend.push((if p.leg == Leg::A { a_peer } else { b_peer }, p.data.clone()));
                 p.interval = (p.interval * 2).min(t2);
                 p.next = now + p.interval;
             }
