@@ -41,12 +41,31 @@ enum StreamEvent {
 /// Bytes queued toward one connection's writer.
 const WRITE_QUEUE: usize = 256;
 
+/// Datagrams read per wake-up before outputs are flushed.
+const UDP_BATCH: usize = 64;
+
+/// Receive buffer asked for the UDP socket (the kernel caps it at
+/// net.core.rmem_max; raise that sysctl for high call rates).
+const UDP_RECV_BUFFER: usize = 8 * 1024 * 1024;
+
 /// A seed from the OS (std's hasher keys come from OS randomness).
 fn os_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     h.finish()
+}
+
+/// A non-blocking UDP socket with a large receive buffer.
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if let Err(e) = s.set_recv_buffer_size(UDP_RECV_BUFFER) {
+        warn!(error = %e, "cannot enlarge the UDP receive buffer");
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
 }
 
 fn spawn_connection(stream: TcpStream, conn: ConnId, events: mpsc::Sender<StreamEvent>) -> mpsc::Sender<Bytes> {
@@ -81,7 +100,7 @@ fn spawn_connection(stream: TcpStream, conn: ConnId, events: mpsc::Sender<Stream
 /// Run the gateway until SIGTERM/SIGINT and the drain that follows.
 pub async fn run(cfg: Config) -> Result<(), ShellError> {
     let listen = cfg.listen;
-    let udp = UdpSocket::bind(listen).await.map_err(|source| ShellError::Bind { addr: listen, what: "udp", source })?;
+    let udp = bind_udp(listen).map_err(|source| ShellError::Bind { addr: listen, what: "udp", source })?;
     let tcp =
         TcpListener::bind(listen).await.map_err(|source| ShellError::Bind { addr: listen, what: "tcp", source })?;
     let seed = cfg.seed.unwrap_or_else(os_seed);
@@ -103,7 +122,18 @@ pub async fn run(cfg: Config) -> Result<(), ShellError> {
             drain_until.map_or(deadline, |d| deadline.min(d).min(Instant::now() + Duration::from_millis(200)));
         tokio::select! {
             r = udp.recv_from(&mut buf) => match r {
-                Ok((n, from)) => gw.handle_datagram(now(), from, Bytes::copy_from_slice(&buf[..n])),
+                Ok((n, from)) => {
+                    let t = now();
+                    gw.handle_datagram(t, from, Bytes::copy_from_slice(&buf[..n]));
+                    // Drain what else is queued before going round the loop:
+                    // one wake-up per burst, not per datagram.
+                    for _ in 0..UDP_BATCH {
+                        match udp.try_recv_from(&mut buf) {
+                            Ok((n, from)) => gw.handle_datagram(t, from, Bytes::copy_from_slice(&buf[..n])),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Err(e) => warn!(error = %e, "udp receive"),
             },
             r = tcp.accept() => match r {
