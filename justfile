@@ -15,9 +15,10 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks (criterion); the figures go in README's Performance section.
+# Benchmarks: criterion, then calls/s vs Kamailio under SIPp load (bench/load.sh, reports/bench-calls.md).
 bench:
     cargo bench -p gateway --bench sip_msg
+    bash bench/load.sh
 
 # Parse one raw SIP message and print the gateway's verdict as JSON.
 parse file="-" *flags="":

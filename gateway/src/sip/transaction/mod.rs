@@ -220,7 +220,9 @@ impl<D: Clone> Transactions<D> {
             max: max_transactions,
             next_id: 1,
             txs: BTreeMap::new(),
-            keys: HashMap::new(),
+            // Sized up front (up to 256k keys) so that growing the table
+            // does not stall the loop with a full rehash under load.
+            keys: HashMap::with_capacity(max_transactions.min(262_144)),
             timers: BTreeSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
