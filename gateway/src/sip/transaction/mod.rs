@@ -190,7 +190,10 @@ struct Tx<D> {
     dest: D,
     reliable: bool,
     /// Client: the request we sent. Server: the request we received.
-    request: Message,
+    /// Dropped once the transaction only waits out its timers (Completed,
+    /// Confirmed, Accepted but for a client INVITE, whose TU ACKs from it):
+    /// a finished transaction lingers up to 64*T1 and should not hold it.
+    request: Option<Box<Message>>,
     /// Client: request bytes to retransmit. Server: the last response sent.
     last: Option<Bytes>,
     /// Client INVITE: the ACK for a non-2xx final, resent on retransmissions.
@@ -245,7 +248,7 @@ impl<D: Clone> Transactions<D> {
 
     /// The request a transaction was created for.
     pub fn request(&self, tx: TxId) -> Option<&Message> {
-        self.txs.get(&tx).map(|t| &t.request)
+        self.txs.get(&tx).and_then(|t| t.request.as_deref())
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit<D>> {
@@ -337,7 +340,7 @@ impl<D: Clone> Transactions<D> {
             key: key.clone(),
             dest,
             reliable,
-            request: req,
+            request: Some(Box::new(req)),
             last: Some(data.clone()),
             ack: None,
             interval: self.cfg.t1,
@@ -384,11 +387,12 @@ impl<D: Clone> Transactions<D> {
                     self.events.push_back(TxEvent::Response { tx: id, msg });
                 }
                 (State::Calling | State::Proceeding, _) => {
+                    let ack =
+                        self.txs.get(&id).and_then(|t| t.request.as_deref()).map(|r| Bytes::from(build_ack(r, &msg)));
                     self.set_state(id, State::Completed);
                     self.disarm(id, Timer::A);
                     self.disarm(id, Timer::B);
                     self.disarm(id, Timer::C);
-                    let ack = self.txs.get(&id).map(|t| Bytes::from(build_ack(&t.request, &msg)));
                     if let Some(ack) = ack {
                         if let Some(t) = self.txs.get_mut(&id) {
                             t.ack = Some(ack.clone());
@@ -430,6 +434,11 @@ impl<D: Clone> Transactions<D> {
     fn set_state(&mut self, id: TxId, state: State) {
         if let Some(t) = self.txs.get_mut(&id) {
             t.state = state;
+            let keep = matches!(state, State::Calling | State::Trying | State::Proceeding)
+                || (state == State::Accepted && t.kind == Kind::ClientInvite);
+            if !keep {
+                t.request = None;
+            }
         }
     }
 
@@ -457,7 +466,7 @@ impl<D: Clone> Transactions<D> {
             key: key.clone(),
             dest: source.clone(),
             reliable,
-            request: msg.clone(),
+            request: Some(Box::new(msg.clone())),
             last: None,
             ack: None,
             interval: self.cfg.t1,
@@ -637,14 +646,16 @@ impl<D: Clone> Transactions<D> {
             }
             Timer::D | Timer::I | Timer::J | Timer::K | Timer::L | Timer::M => self.terminate(id),
             Timer::Tu if matches!(state, State::Trying | State::Proceeding) => {
+                let Some(req) = tx.request.as_deref() else { return };
                 let tag = format!("bh-tx{}", id.0);
-                let resp = crate::sip::msg::build::response(&tx.request, 408, "Request Timeout", Some(&tag), &[], None);
+                let resp = crate::sip::msg::build::response(req, 408, "Request Timeout", Some(&tag), &[], None);
                 self.events.push_back(TxEvent::Timeout { tx: id, timer });
                 // Cannot fail: the state admits a final response.
                 let _ = self.send_response(at, id, 408, Bytes::from(resp));
             }
             Timer::Trying if state == State::Proceeding && tx.last.is_none() => {
-                let trying = Bytes::from(crate::sip::msg::build::response(&tx.request, 100, "Trying", None, &[], None));
+                let Some(req) = tx.request.as_deref() else { return };
+                let trying = Bytes::from(crate::sip::msg::build::response(req, 100, "Trying", None, &[], None));
                 tx.last = Some(trying.clone());
                 self.send(id, trying);
             }
