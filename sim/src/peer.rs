@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gateway::rng::Rng;
 use gateway::sip::msg::{build, HeaderName, Message, Method};
-use gateway::sip::transaction::{RequestOutcome, TimerConfig, Transactions, TxEvent, TxId};
+use gateway::sip::transaction::{TimerConfig, Transactions, TxEvent, TxId};
 use gateway::time::Time;
 
 /// How a party answers an INVITE.
@@ -276,7 +276,8 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
             if self.behaviour.silent {
                 return;
             }
-            let _ = self.txs.handle_request(now, msg, from, false) == RequestOutcome::Overloaded;
+            // A full table leaves the request unanswered: the gateway retransmits.
+            let _ = self.txs.handle_request(now, msg, from, false);
         } else {
             self.txs.handle_response(now, msg);
         }

@@ -4,6 +4,7 @@
 //! names, identity and privacy headers, the body).
 
 use super::Target;
+use crate::sip::msg::build::push_header;
 use crate::sip::msg::{HeaderName, Message, NameAddr, Scheme, Uri};
 
 /// Header values copied from the incoming INVITE to the outgoing one.
@@ -80,12 +81,7 @@ pub fn invite(o: &OutInvite<'_>) -> Vec<u8> {
         ruri.push_str(";transport=tls");
     }
     let mut out = Vec::with_capacity(req.raw().len() + 256);
-    let mut line = |name: &str, value: &[u8]| {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    };
+    let mut line = |name: &str, value: &[u8]| push_header(&mut out, name, value);
     let start = format!("INVITE {ruri} SIP/2.0");
     let mf = req.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
     let from = req
@@ -140,12 +136,7 @@ pub fn cancel(invite: &Message) -> Vec<u8> {
     out.extend_from_slice(b"CANCEL ");
     out.extend_from_slice(invite.request_uri_str().unwrap_or("").as_bytes());
     out.extend_from_slice(b" SIP/2.0\r\n");
-    let mut line = |name: &str, value: &[u8]| {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    };
+    let mut line = |name: &str, value: &[u8]| push_header(&mut out, name, value);
     if let Some((_, top, _)) = invite.list_values(HeaderName::Via).next() {
         line("Via", top.as_bytes());
     }

@@ -231,10 +231,7 @@ impl InDialogRequest {
         out.extend_from_slice(via.as_bytes());
         out.extend_from_slice(b"\r\n");
         for (n, v) in &self.headers {
-            out.extend_from_slice(n.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            super::msg::build::push_header(&mut out, n, v.as_bytes());
         }
         let (ct, body) = body.unwrap_or(("", b""));
         if !body.is_empty() {

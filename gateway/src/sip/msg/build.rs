@@ -10,6 +10,14 @@
 use super::header::HeaderName;
 use super::message::Message;
 
+/// Append one header line, `Name: value` and CRLF; the value is written as given.
+pub fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Print a response to `req`.
 pub fn response(
     req: &Message,
@@ -25,12 +33,7 @@ pub fn response(
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
-    let line = |out: &mut Vec<u8>, name: &str, value: &[u8]| {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    };
+    let line = push_header;
     for h in req.headers() {
         let value = req.header_bytes(h.index);
         match h.name {

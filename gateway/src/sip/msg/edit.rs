@@ -168,12 +168,7 @@ impl<'m> Editor<'m> {
         out.extend_from_slice(b"\r\n");
         let mut wrote_cl = false;
         let mut wrote_ct = false;
-        let line = |out: &mut Vec<u8>, name: &str, value: &str| {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        };
+        let line = |out: &mut Vec<u8>, name: &str, value: &str| super::build::push_header(out, name, value.as_bytes());
         // An inserted Content-Length states the printed body's length, once.
         let inserted = |out: &mut Vec<u8>, wrote_cl: &mut bool, name: &str, value: &str| {
             if HeaderName::from_bytes(name.as_bytes()) != HeaderName::ContentLength {

@@ -669,12 +669,8 @@ impl<D: Clone> Transactions<D> {
 /// response's To (with its tag).
 fn build_ack(invite: &Message, resp: &Message) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    let line = |out: &mut Vec<u8>, name: &str, value: &str| {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    };
+    let line =
+        |out: &mut Vec<u8>, name: &str, value: &str| crate::sip::msg::build::push_header(out, name, value.as_bytes());
     out.extend_from_slice(b"ACK ");
     out.extend_from_slice(invite.request_uri_str().unwrap_or("").as_bytes());
     out.extend_from_slice(b" SIP/2.0\r\n");
