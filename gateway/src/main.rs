@@ -83,7 +83,8 @@ fn run(file: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(gateway::io::tokio_shell::run(cfg)) {
+    let local = tokio::task::LocalSet::new();
+    match rt.block_on(local.run_until(gateway::io::tokio_shell::run(cfg))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gateway: {e}");

@@ -8,6 +8,7 @@
 pub mod conformance;
 pub mod pcap;
 pub mod peer;
+pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod world;

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use gateway::rng::Rng;
 use gateway::sip::msg::{build, HeaderName, Message, Method};
 use gateway::sip::transaction::{TimerConfig, Transactions, TxEvent, TxId};
+use gateway::sip::transport::Proto;
 use gateway::time::Time;
 
 /// How a party answers an INVITE.
@@ -124,6 +125,7 @@ pub struct Peer {
     out: Vec<(SocketAddr, Bytes)>,
     /// In-dialog client transactions: tx -> method.
     in_dialog: BTreeMap<TxId, String>,
+    proto: Proto,
 }
 
 impl Peer {
@@ -142,7 +144,30 @@ impl Peer {
             seq: 0,
             out: Vec::new(),
             in_dialog: BTreeMap::new(),
+            proto: Proto::Udp,
         }
+    }
+
+    /// Use `proto` toward the gateway (Via, and no retransmission on a reliable transport).
+    pub fn with_transport(mut self, proto: Proto) -> Peer {
+        self.proto = proto;
+        self
+    }
+
+    /// Carry out a scenario step: `call [number]`, `hangup`, `cancel`, `reinvite [direction]`.
+    pub fn act(&mut self, now: Time, verb: &str, arg: Option<&str>) {
+        match verb {
+            "call" => self.call(now, arg.unwrap_or("+14255550100")),
+            "hangup" => self.in_dialog_request(now, "BYE", ""),
+            "cancel" => self.cancel(now),
+            "reinvite" => self.in_dialog_request(now, "INVITE", arg.unwrap_or("sendrecv")),
+            _ => {}
+        }
+        self.drain(now);
+    }
+
+    fn reliable(&self) -> bool {
+        self.proto.is_reliable()
     }
 
     fn ip(&self) -> String {
@@ -150,7 +175,7 @@ impl Peer {
     }
 
     fn via(&mut self) -> String {
-        format!("SIP/2.0/UDP {};branch={}", self.addr, self.rng.branch())
+        format!("SIP/2.0/{} {};branch={}", self.proto.via_token(), self.addr, self.rng.branch())
     }
 
     /// Datagrams to send.
@@ -178,7 +203,7 @@ impl Peer {
 
     fn send_request(&mut self, now: Time, text: String) -> Option<TxId> {
         let msg = Message::parse_datagram(Bytes::from(text)).ok()?;
-        self.txs.send_request(now, msg, self.gateway, false).ok()
+        self.txs.send_request(now, msg, self.gateway, self.reliable()).ok()
     }
 
     /// Place a call to `number`.
@@ -195,7 +220,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
             role = self.role,
         );
         let Ok(invite) = Message::parse_datagram(Bytes::from(text)) else { return };
-        if let Ok(tx) = self.txs.send_request(now, invite.clone(), self.gateway, false) {
+        if let Ok(tx) = self.txs.send_request(now, invite.clone(), self.gateway, self.reliable()) {
             self.outgoing.push(Outgoing {
                 invite,
                 tx,
@@ -277,7 +302,8 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 return;
             }
             // A full table leaves the request unanswered: the gateway retransmits.
-            let _ = self.txs.handle_request(now, msg, from, false);
+            let reliable = self.reliable();
+            let _ = self.txs.handle_request(now, msg, from, reliable);
         } else {
             self.txs.handle_response(now, msg);
         }

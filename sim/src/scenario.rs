@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use gateway::sip::transport::Proto;
+
 use crate::peer::Behaviour;
 use crate::world::{Outcome, World};
 
@@ -31,6 +33,8 @@ pub struct PartySpec {
     pub reject: Option<u16>,
     /// Teams only: per proxy `up`, `silent` or a status it answers with.
     pub proxies: Vec<String>,
+    /// `udp` (default) or `tcp` between this party and the gateway.
+    pub transport: String,
 }
 
 impl Default for PartySpec {
@@ -44,11 +48,21 @@ impl Default for PartySpec {
             answering_fork: 0,
             reject: None,
             proxies: Vec::new(),
+            transport: "udp".into(),
         }
     }
 }
 
 impl PartySpec {
+    /// The transport this party uses toward the gateway.
+    pub fn proto(&self) -> Proto {
+        if self.transport == "tcp" {
+            Proto::Tcp
+        } else {
+            Proto::Udp
+        }
+    }
+
     pub fn behaviour(&self) -> Behaviour {
         Behaviour {
             reject: self.reject,

@@ -1,0 +1,244 @@
+//! What a run leaves behind, shared by both harnesses (the in-memory
+//! world and the turmoil world): the transcript, the ladder, the captured
+//! datagrams for the pcap, the gateway's call events, and the facts the
+//! expectations are checked against.
+//!
+//! Contract: [`Recorder`] turns every message at the gateway's boundary
+//! into one transcript line with roles for addresses (by IP, so ephemeral
+//! TCP ports map to their host) and ordinal tokens for Call-IDs, tags and
+//! branches on first sight; stream bytes are framed per direction first,
+//! so a message split across reads is one line. Same inputs in the same
+//! order, same transcript.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use gateway::b2bua::GatewayEvent;
+use gateway::sip::msg::{Frame, HeaderName, Limits, Message, StreamFramer};
+use gateway::time::Time;
+
+use crate::peer::Peer;
+
+/// A captured message (for the pcap).
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub at: Time,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub data: Bytes,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub transcript: String,
+    /// Measured facts, by name, for the expectations.
+    pub facts: BTreeMap<String, Vec<i64>>,
+    pub captured: Vec<Captured>,
+    /// Mermaid sequence diagram of the SIP messages.
+    pub ladder: String,
+    /// Simulated time at the end.
+    pub ended_at: Time,
+}
+
+/// Replaces identifiers with ordinal tokens on first sight.
+#[derive(Default)]
+struct Tokens {
+    map: HashMap<(char, String), usize>,
+    next: HashMap<char, usize>,
+}
+
+impl Tokens {
+    fn token(&mut self, kind: char, value: &str, name: &str) -> String {
+        let n = match self.map.get(&(kind, value.to_owned())) {
+            Some(n) => *n,
+            None => {
+                let n = self.next.entry(kind).or_insert(0);
+                *n += 1;
+                self.map.insert((kind, value.to_owned()), *n);
+                *n
+            }
+        };
+        format!("[{name}-{n}]")
+    }
+}
+
+/// Builds the transcript, ladder and capture of one run.
+pub struct Recorder {
+    roles: HashMap<IpAddr, String>,
+    tokens: Tokens,
+    transcript: String,
+    ladder: String,
+    captured: Vec<Captured>,
+    events: Vec<GatewayEvent>,
+    framers: HashMap<(SocketAddr, SocketAddr), StreamFramer>,
+}
+
+impl Recorder {
+    /// `roles`: the role of each host, in ladder order.
+    pub fn new(roles: &[(IpAddr, &str)]) -> Recorder {
+        let mut ladder = String::from("sequenceDiagram\n");
+        for (_, r) in roles {
+            ladder.push_str(&format!("    participant {r}\n"));
+        }
+        Recorder {
+            roles: roles.iter().map(|(ip, r)| (*ip, (*r).to_owned())).collect(),
+            tokens: Tokens::default(),
+            transcript: String::new(),
+            ladder,
+            captured: Vec::new(),
+            events: Vec::new(),
+            framers: HashMap::new(),
+        }
+    }
+
+    pub fn role(&self, a: &SocketAddr) -> String {
+        self.roles.get(&a.ip()).cloned().unwrap_or_else(|| "unknown".to_owned())
+    }
+
+    /// A one-line summary of a SIP message with tokens for identifiers.
+    fn summary(&mut self, m: &Message) -> (String, String) {
+        let call = m.call_id().map(|c| self.tokens.token('c', c, "call")).unwrap_or_default();
+        let ftag = m.from().ok().and_then(|f| f.tag().map(str::to_owned)).map(|t| self.tokens.token('t', &t, "tag"));
+        let ttag = m.to().ok().and_then(|f| f.tag().map(str::to_owned)).map(|t| self.tokens.token('t', &t, "tag"));
+        let branch =
+            m.top_via().ok().and_then(|v| v.branch().map(str::to_owned)).map(|b| self.tokens.token('b', &b, "branch"));
+        let cseq = m.cseq().map(|c| format!("{} {}", c.seq, c.method_str)).unwrap_or_default();
+        let head = match (m.method_str(), m.status()) {
+            (Some(method), _) => {
+                let user = m
+                    .request_uri_str()
+                    .and_then(|u| gateway::sip::msg::Uri::parse(u).ok())
+                    .and_then(|u| u.user.map(str::to_owned));
+                format!("{method} {}", user.unwrap_or_else(|| "-".to_owned()))
+            }
+            (_, Some(s)) => format!("{s} {}", m.reason().unwrap_or("")),
+            _ => "?".to_owned(),
+        };
+        let body = if m.body().is_empty() {
+            String::new()
+        } else {
+            format!(" +{}", m.header_value(HeaderName::ContentType).unwrap_or("body"))
+        };
+        let line = format!(
+            "{head:<26} {call} f{} t{} {} cseq {cseq}{body}",
+            ftag.unwrap_or_else(|| "-".into()),
+            ttag.unwrap_or_else(|| "-".into()),
+            branch.unwrap_or_else(|| "-".into()),
+        );
+        (line, head)
+    }
+
+    fn line(&mut self, now: Time, from: SocketAddr, to: SocketAddr, m: Option<&Message>, data: &Bytes, lost: bool) {
+        let (line, head) = match m {
+            Some(m) => self.summary(m),
+            None => ("(not SIP)".to_owned(), "?".to_owned()),
+        };
+        let (f, t) = (self.role(&from), self.role(&to));
+        let mark = if lost { "  (lost)" } else { "" };
+        self.transcript.push_str(&format!("{:>9}  {f:>8} -> {t:<8}  {line}{mark}\n", now.to_string()));
+        let arrow = if lost { "-x" } else { "->>" };
+        self.ladder.push_str(&format!("    {f}{arrow}{t}: {head}\n"));
+        if !lost {
+            self.captured.push(Captured { at: now, from, to, data: data.clone() });
+        }
+    }
+
+    /// A datagram at the gateway's boundary (`lost`: the network dropped it).
+    pub fn datagram(&mut self, now: Time, from: SocketAddr, to: SocketAddr, data: &Bytes, lost: bool) {
+        let m = Message::parse_datagram(data.clone()).ok();
+        self.line(now, from, to, m.as_ref(), data, lost);
+    }
+
+    /// Stream bytes from `from` to `to`: one line per complete message.
+    pub fn stream(&mut self, now: Time, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        let framer = self.framers.entry((from, to)).or_insert_with(|| StreamFramer::new(Limits::default()));
+        if framer.push(data).is_err() {
+            return;
+        }
+        let mut frames = Vec::new();
+        while let Ok(Some(f)) = framer.next_frame() {
+            frames.push(f);
+        }
+        for f in frames {
+            match f {
+                Frame::Message(m) => {
+                    let raw = Bytes::copy_from_slice(m.raw());
+                    self.line(now, from, to, Some(&m), &raw, false);
+                }
+                Frame::Invalid { raw, .. } => self.line(now, from, to, None, &raw, false),
+                _ => {}
+            }
+        }
+    }
+
+    /// A free-form line (a scenario step, a fault).
+    pub fn note(&mut self, now: Time, text: &str) {
+        self.transcript.push_str(&format!("{:>9}  {text}\n", now.to_string()));
+    }
+
+    /// A call event of the gateway.
+    pub fn event(&mut self, now: Time, e: GatewayEvent) {
+        let line = match &e {
+            GatewayEvent::CallStarted { call, from } => format!("call {} started from {from:?}", call.0),
+            GatewayEvent::CallAnswered { call } => format!("call {} answered", call.0),
+            GatewayEvent::CallEnded { call, status, reason } => format!("call {} ended: {status} ({reason})", call.0),
+            GatewayEvent::Failover { call, from, to, why } => {
+                format!("call {} fails over from teams-{} to teams-{} ({why})", call.0, from + 1, to + 1)
+            }
+        };
+        self.note(now, &format!("gw: {line}"));
+        self.events.push(e);
+    }
+
+    /// The facts of the run, from the gateway's events and tables and what
+    /// each peer observed.
+    pub fn facts(&self, gw_active_calls: usize, gw_transactions: usize, peers: &[&Peer]) -> BTreeMap<String, Vec<i64>> {
+        let mut facts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let count = |f: &dyn Fn(&GatewayEvent) -> bool| self.events.iter().filter(|e| f(e)).count() as i64;
+        facts.insert("gateway.calls_started".into(), vec![count(&|e| matches!(e, GatewayEvent::CallStarted { .. }))]);
+        facts.insert("gateway.calls_answered".into(), vec![count(&|e| matches!(e, GatewayEvent::CallAnswered { .. }))]);
+        facts.insert("gateway.calls_ended".into(), vec![count(&|e| matches!(e, GatewayEvent::CallEnded { .. }))]);
+        facts.insert("gateway.failovers".into(), vec![count(&|e| matches!(e, GatewayEvent::Failover { .. }))]);
+        facts.insert(
+            "gateway.ended_statuses".into(),
+            self.events
+                .iter()
+                .filter_map(|e| match e {
+                    GatewayEvent::CallEnded { status, .. } => Some(i64::from(*status)),
+                    _ => None,
+                })
+                .collect(),
+        );
+        facts.insert("gateway.active_calls".into(), vec![gw_active_calls as i64]);
+        facts.insert("gateway.open_transactions".into(), vec![gw_transactions as i64]);
+        let mut teams_invites = 0;
+        for p in peers {
+            let o = &p.observed;
+            let r = &p.role;
+            facts.insert(format!("{r}.finals"), o.finals.iter().map(|&s| i64::from(s)).collect());
+            facts.insert(format!("{r}.invites_received"), vec![i64::from(o.invites_received)]);
+            facts.insert(format!("{r}.byes_received"), vec![i64::from(o.byes_received)]);
+            facts.insert(format!("{r}.cancels_received"), vec![i64::from(o.cancels_received)]);
+            facts.insert(format!("{r}.reinvites_received"), vec![i64::from(o.reinvites_received)]);
+            facts.insert(format!("{r}.ringing_tags"), vec![o.provisional_tags.len() as i64]);
+            facts.insert(
+                format!("{r}.in_dialog_finals"),
+                o.in_dialog_finals.iter().map(|(_, s)| i64::from(*s)).collect(),
+            );
+            facts.insert(format!("{r}.pdd_ms"), o.pdd_ms.iter().map(|&d| d as i64).collect());
+            facts.insert(format!("{r}.open_transactions"), vec![p.open_transactions() as i64]);
+            if r.starts_with("teams") {
+                teams_invites += i64::from(o.invites_received);
+            }
+        }
+        facts.insert("teams.invites_received".into(), vec![teams_invites]);
+        facts
+    }
+
+    /// Close the record.
+    pub fn finish(self, facts: BTreeMap<String, Vec<i64>>, ended_at: Time) -> Outcome {
+        Outcome { transcript: self.transcript, facts, captured: self.captured, ladder: self.ladder, ended_at }
+    }
+}
