@@ -14,6 +14,8 @@ test:
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    # The production binary never links the simulator's network (turmoil).
+    @if cargo tree -p gateway -e normal --prefix none | grep -q '^turmoil '; then echo "gateway links turmoil without the sim feature"; exit 1; fi
 
 # Benchmarks: criterion, then calls/s vs Kamailio under SIPp load (bench/load.sh, reports/bench-calls.md).
 bench:

@@ -6,6 +6,7 @@
 //! on the same runner and report types (see ARCHITECTURE.md).
 
 pub mod conformance;
+pub mod net_world;
 pub mod pcap;
 pub mod peer;
 pub mod record;

@@ -166,6 +166,11 @@ impl Peer {
         self.drain(now);
     }
 
+    /// The transport this party uses toward the gateway.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
     fn reliable(&self) -> bool {
         self.proto.is_reliable()
     }

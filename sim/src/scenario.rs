@@ -124,8 +124,13 @@ pub struct Action {
     pub arg: Option<String>,
 }
 
-const PARTIES: [&str; 5] = ["operator", "teams", "teams-1", "teams-2", "teams-3"];
+const PARTIES: [&str; 6] = ["operator", "teams", "teams-1", "teams-2", "teams-3", "net"];
 const VERBS: [&str; 4] = ["call", "hangup", "cancel", "reinvite"];
+/// Faults (party `net`, network harness only): `partition a,b`, `repair a,b`,
+/// `hold a,b` (messages wait), `release a,b`, `crash gw`, `restart gw`.
+const FAULTS: [&str; 6] = ["partition", "repair", "hold", "release", "crash", "restart"];
+/// Hosts a fault can name.
+const HOSTS: [&str; 5] = ["operator", "gw", "teams-1", "teams-2", "teams-3"];
 
 impl<'de> Deserialize<'de> for Action {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -137,10 +142,24 @@ impl<'de> Deserialize<'de> for Action {
         if !PARTIES.contains(&party) {
             return Err(serde::de::Error::custom(format!("unknown party '{party}' (one of {})", PARTIES.join(", "))));
         }
-        if !VERBS.contains(&verb) {
+        let arg = it.next().map(str::to_owned);
+        if party == "net" {
+            if !FAULTS.contains(&verb) {
+                return Err(serde::de::Error::custom(format!("unknown fault '{verb}' (one of {})", FAULTS.join(", "))));
+            }
+            let hosts: Vec<&str> = arg.as_deref().unwrap_or("").split(',').collect();
+            let want = if matches!(verb, "crash" | "restart") { 1 } else { 2 };
+            if hosts.len() != want || hosts.iter().any(|h| !HOSTS.contains(h)) || (want == 1 && hosts[0] != "gw") {
+                let form = if want == 1 { "gw" } else { "HOST,HOST" };
+                return Err(serde::de::Error::custom(format!(
+                    "'{s}': expected 'net {verb} {form}' with hosts among {}",
+                    HOSTS.join(", ")
+                )));
+            }
+        } else if !VERBS.contains(&verb) {
             return Err(serde::de::Error::custom(format!("unknown action '{verb}' (one of {})", VERBS.join(", "))));
         }
-        Ok(Action { party: party.to_owned(), verb: verb.to_owned(), arg: it.next().map(str::to_owned) })
+        Ok(Action { party: party.to_owned(), verb: verb.to_owned(), arg })
     }
 }
 
@@ -159,6 +178,11 @@ pub enum Expected {
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub title: String,
+    /// `memory` (default): the in-memory world driving the sans-IO core;
+    /// `network`: the turmoil world running the production driver loop
+    /// (TCP, faults, gateway crash and restart).
+    #[serde(default = "default_harness")]
+    pub harness: String,
     /// Overrides the run's seed.
     pub seed: Option<u64>,
     #[serde(default)]
@@ -176,6 +200,10 @@ pub struct Scenario {
 }
 
 /// A scenario that cannot be loaded.
+fn default_harness() -> String {
+    "memory".into()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("cannot read {path}: {source}")]
@@ -202,6 +230,29 @@ impl Scenario {
             if !(p == "up" || p == "silent" || p.parse::<u16>().is_ok_and(|c| (300..700).contains(&c))) {
                 return Err(bad(format!("teams.proxies: '{p}' is not up, silent or a status 300-699")));
             }
+        }
+        if !matches!(sc.harness.as_str(), "memory" | "network") {
+            return Err(bad(format!("harness: '{}' is not memory or network", sc.harness)));
+        }
+        for (field, t) in [("operator.transport", &sc.operator.transport), ("teams.transport", &sc.teams.transport)] {
+            if !matches!(t.as_str(), "udp" | "tcp") {
+                return Err(bad(format!("{field}: '{t}' is not udp or tcp")));
+            }
+            if t == "tcp" && sc.harness != "network" {
+                return Err(bad(format!("{field}: tcp needs harness = \"network\"")));
+            }
+        }
+        if sc.harness == "network" {
+            if sc.network.loss > 0.0 {
+                return Err(bad(
+                    "network.loss: random loss is modelled by the memory harness; use partitions here".into()
+                ));
+            }
+            if sc.network.latency_ms >= 1000 {
+                return Err(bad("network.latency_ms: must be under 1000 in the network harness".into()));
+            }
+        } else if let Some(s) = sc.steps.iter().find(|s| s.action.party == "net") {
+            return Err(bad(format!("steps: '{} {}' needs harness = \"network\"", s.action.party, s.action.verb)));
         }
         if sc.steps.is_empty() {
             return Err(bad("steps: a scenario needs at least one step".into()));
@@ -240,7 +291,7 @@ fn check(name: &str, want: &Expected, got: Option<&Vec<i64>>) -> Option<String> 
 /// Run a scenario with `seed` (unless the file fixes one).
 pub fn run(name: &str, sc: &Scenario, seed: u64) -> ScenarioRun {
     let seed = sc.seed.unwrap_or(seed);
-    let outcome = World::new(sc, seed).run(sc);
+    let outcome = if sc.harness == "network" { crate::net_world::run(sc, seed) } else { World::new(sc, seed).run(sc) };
     let mut problems: Vec<String> = sc.expect.iter().filter_map(|(k, v)| check(k, v, outcome.facts.get(k))).collect();
     // Invariants of every scenario: nothing leaks once the run settles.
     for (k, v) in &outcome.facts {
@@ -249,4 +300,54 @@ pub fn run(name: &str, sc: &Scenario, seed: u64) -> ScenarioRun {
         }
     }
     ScenarioRun { name: name.to_owned(), title: sc.title.clone(), problems, outcome }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Scenario, String> {
+        let dir = std::env::temp_dir().join(format!("bridgehead-scenario-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join(format!("{:x}.toml", text.len() * 31 + text.bytes().map(usize::from).sum::<usize>()));
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        let r = Scenario::load(&path).map_err(|e| e.to_string());
+        let _ = std::fs::remove_file(&path);
+        r
+    }
+
+    const STEP: &str = "[[steps]]\nat_ms = 0\ndo = \"operator call\"\n";
+
+    #[test]
+    fn faults_and_tcp_need_the_network_harness() {
+        let e = load(&format!("title = \"t\"\n[operator]\ntransport = \"tcp\"\n{STEP}")).unwrap_err();
+        assert!(e.contains("operator.transport: tcp needs harness"), "{e}");
+        let e = load(&format!("title = \"t\"\n{STEP}[[steps]]\nat_ms = 1\ndo = \"net crash gw\"\n")).unwrap_err();
+        assert!(e.contains("'net crash' needs harness"), "{e}");
+        let ok =
+            load(&format!("title = \"t\"\nharness = \"network\"\n{STEP}[[steps]]\nat_ms = 1\ndo = \"net crash gw\"\n"));
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn malformed_faults_name_the_expected_form() {
+        for (step, want) in [
+            ("net partition gw", "expected 'net partition HOST,HOST'"),
+            ("net partition gw,pbx", "expected 'net partition HOST,HOST'"),
+            ("net crash teams-1", "expected 'net crash gw'"),
+            ("net flood gw", "unknown fault 'flood'"),
+        ] {
+            let text = format!("title = \"t\"\nharness = \"network\"\n[[steps]]\nat_ms = 0\ndo = \"{step}\"\n");
+            let e = load(&text).unwrap_err();
+            assert!(e.contains(want), "{step}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_network_harness_refuses_random_loss_and_unknown_harnesses() {
+        let e = load(&format!("title = \"t\"\nharness = \"network\"\n[network]\nloss = 0.1\n{STEP}")).unwrap_err();
+        assert!(e.contains("network.loss"), "{e}");
+        let e = load(&format!("title = \"t\"\nharness = \"lab\"\n{STEP}")).unwrap_err();
+        assert!(e.contains("harness: 'lab'"), "{e}");
+    }
 }

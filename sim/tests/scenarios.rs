@@ -51,3 +51,17 @@ fn same_seed_same_transcript() {
         }
     }
 }
+
+#[test]
+fn the_readme_example_scenario_loads_and_passes() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).expect("README");
+    let section = readme.split("## Writing a scenario").nth(1).expect("README has a 'Writing a scenario' section");
+    let block = section.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("a toml block");
+    let path = std::env::temp_dir().join(format!("bridgehead-readme-{}.toml", std::process::id()));
+    std::fs::write(&path, block).expect("temp file");
+    let sc = Scenario::load(&path);
+    let _ = std::fs::remove_file(&path);
+    let sc = sc.expect("the README's scenario loads");
+    let run = scenario::run("readme", &sc, 1);
+    assert!(run.problems.is_empty(), "{:?}\n{}", run.problems, run.outcome.transcript);
+}

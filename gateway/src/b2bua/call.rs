@@ -508,12 +508,15 @@ impl Gateway {
         }
     }
 
-    pub(super) fn on_client_failure(&mut self, now: Time, tx: TxId) {
+    /// A client transaction timed out (`unreachable`: the transport could
+    /// not deliver it).
+    pub(super) fn on_client_failure(&mut self, now: Time, tx: TxId, unreachable: bool) {
         let Some(&(id, purpose)) = self.by_client.get(&tx) else { return };
         match purpose {
             ClientPurpose::Invite => {
                 if self.calls.get(&id).is_some_and(|c| c.b_tx == Some(tx)) {
-                    if self.failover(now, id, "no answer") {
+                    let why = if unreachable { "unreachable" } else { "no answer" };
+                    if self.failover(now, id, why) {
                         return;
                     }
                     let canceled = self.calls.get(&id).is_some_and(|c| c.canceled);

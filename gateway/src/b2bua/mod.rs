@@ -217,8 +217,11 @@ impl Gateway {
         self.pump(now);
     }
 
-    pub fn handle_stream_closed(&mut self, conn: ConnId) {
+    /// A connection closed, or failed to open: requests that were
+    /// waiting on a failed connection fail at once (Teams failover).
+    pub fn handle_stream_closed(&mut self, now: Time, conn: ConnId) {
         self.transport.handle_stream_closed(conn);
+        self.pump(now);
     }
 
     pub fn handle_timeout(&mut self, now: Time) {
@@ -258,6 +261,12 @@ impl Gateway {
                 moved = true;
                 self.transport.send(t.dest, t.data);
             }
+            while let Some((proto, addr)) = self.transport.poll_failed() {
+                moved = true;
+                for tx in self.txs.pending_clients(|d| d.proto == proto && d.addr == addr) {
+                    self.txs.handle_transport_error(tx);
+                }
+            }
             if !moved {
                 break;
             }
@@ -275,7 +284,12 @@ impl Gateway {
 
     /// Which side a message came from: the Teams proxies are known.
     fn side_of(&self, from: &Peer) -> Side {
-        if self.cfg.teams.iter().any(|t| t.addr == from.addr) {
+        // The proxy's own address; or, as over TCP/TLS a proxy's source
+        // port is ephemeral, its IP when the operator does not share it.
+        let ip = from.addr.ip();
+        if self.cfg.teams.iter().any(|t| t.addr == from.addr)
+            || (self.cfg.operator.addr.ip() != ip && self.cfg.teams.iter().any(|t| t.addr.ip() == ip))
+        {
             Side::Teams
         } else {
             Side::Operator
@@ -288,7 +302,8 @@ impl Gateway {
             TxEvent::Ack { msg, .. } => self.on_ack(now, &msg),
             TxEvent::Response { tx, msg } => self.on_response(now, tx, msg),
             TxEvent::Stray { msg } => self.on_stray(&msg),
-            TxEvent::Timeout { tx, .. } | TxEvent::TransportError { tx } => self.on_client_failure(now, tx),
+            TxEvent::Timeout { tx, .. } => self.on_client_failure(now, tx, false),
+            TxEvent::TransportError { tx } => self.on_client_failure(now, tx, true),
             TxEvent::Terminated { tx } => {
                 self.by_server_invite.remove(&tx);
                 self.by_client.remove(&tx);

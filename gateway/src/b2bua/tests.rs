@@ -275,3 +275,44 @@ fn non_utf8_header_bytes_cross_unchanged() {
     let subject = inv.headers_named(HeaderName::Subject).next().unwrap();
     assert_eq!(inv.header_bytes(subject.index), b"Anruf von M\xfcller");
 }
+
+#[test]
+fn a_teams_proxy_that_cannot_be_connected_to_fails_over_at_once() {
+    let mut cfg = config();
+    for t in &mut cfg.teams {
+        t.proto = Proto::Tcp;
+    }
+    let mut gw = Gateway::new(cfg, 8);
+    gw.handle_datagram(ms(0), addr(OP), Bytes::from(op_invite()));
+    let connects: Vec<(SocketAddr, ConnId)> = std::iter::from_fn(|| gw.poll_output())
+        .filter_map(|o| match o {
+            Output::Connect { to, conn, .. } => Some((to, conn)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(connects.len(), 1, "one connection, toward the first proxy");
+    assert_eq!(connects[0].0, addr(TEAMS[0]));
+    gw.handle_stream_closed(ms(3), connects[0].1);
+    let next: Vec<SocketAddr> = std::iter::from_fn(|| gw.poll_output())
+        .filter_map(|o| match o {
+            Output::Connect { to, .. } => Some(to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(next, vec![addr(TEAMS[1])], "the second proxy is tried without waiting for a timer");
+    let ev = events(&mut gw);
+    assert!(
+        ev.iter().any(|e| matches!(e, GatewayEvent::Failover { from: 0, to: 1, why, .. } if why == "unreachable")),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn a_teams_proxy_over_tcp_is_recognised_by_ip_whatever_its_source_port() {
+    let mut gw = Gateway::new(config(), 9);
+    let inv = op_invite().replace("SIP/2.0/UDP 192.0.2.10:5060;branch", "SIP/2.0/TCP 192.0.2.101:5061;branch");
+    let ephemeral = SocketAddr::new(addr(TEAMS[0]).ip(), 49_152);
+    assert!(gw.handle_stream_opened(ms(0), ConnId(1), Proto::Tcp, ephemeral));
+    gw.handle_stream_data(ms(0), ConnId(1), inv.as_bytes());
+    assert!(matches!(events(&mut gw).first(), Some(GatewayEvent::CallStarted { from: Side::Teams, .. })));
+}

@@ -143,16 +143,17 @@ impl<N: Network> Sockets<N> {
                     if w.try_send(data).is_err() {
                         warn!(conn = conn.0, "write queue full: closing");
                         self.writers.remove(&conn);
-                        gw.handle_stream_closed(conn);
+                        gw.handle_stream_closed(now, conn);
                     }
                 }
-                Output::Connect { proto, to, data, .. } => {
+                Output::Connect { proto, to, conn, data } => {
                     if proto != Proto::Tcp {
                         warn!(%to, ?proto, "transport not available in this shell");
+                        gw.handle_stream_closed(now, conn);
                         continue;
                     }
                     obs.sent(now, Proto::Tcp, to, &data);
-                    self.connect(to, data);
+                    self.connect(conn, to, data);
                 }
                 Output::Close { conn } => {
                     self.writers.remove(&conn);
@@ -164,9 +165,8 @@ impl<N: Network> Sockets<N> {
         }
     }
 
-    /// Open a connection toward `to` and send `first` on it once open.
-    fn connect(&mut self, to: SocketAddr, first: Bytes) {
-        let conn = self.conn_id();
+    /// Open connection `conn` toward `to` and send `first` on it once open.
+    fn connect(&mut self, conn: ConnId, to: SocketAddr, first: Bytes) {
         let (w_tx, mut w_rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
         let _ = w_tx.try_send(first);
         self.writers.insert(conn, (to, w_tx));
@@ -246,7 +246,7 @@ where
                     }
                     StreamEvent::Closed { conn } => {
                         s.writers.remove(&conn);
-                        gw.handle_stream_closed(conn);
+                        gw.handle_stream_closed(t, conn);
                     }
                 }
             }

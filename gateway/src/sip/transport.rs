@@ -48,9 +48,16 @@ impl Proto {
     }
 }
 
-/// A stream connection's handle, chosen by the shell.
+/// A stream connection's handle: chosen by the shell for accepted
+/// connections, by the transport for outbound ones (top bit set, see
+/// [`ConnId::OUTBOUND`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
+
+impl ConnId {
+    /// The bit that marks connections the transport opens.
+    pub const OUTBOUND: u64 = 1 << 63;
+}
 
 /// Where a message came from or goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,13 +79,15 @@ pub enum Output {
         conn: ConnId,
         data: Bytes,
     },
-    /// Open a connection to `to` and send `data` on it once open; the shell
-    /// reports the connection with `handle_stream_opened` (or, on failure,
-    /// tells the transaction layer, naming `token` in its logs).
+    /// Open connection `conn` to `to` and send `data` on it once open
+    /// (later `Stream` outputs for `conn` queue behind it). The shell
+    /// reports success with `handle_stream_opened(conn)`, failure with
+    /// `handle_stream_closed(conn)`: the transactions waiting on it then
+    /// fail at once (RFC 3261 18.4) instead of timing out.
     Connect {
         proto: Proto,
         to: SocketAddr,
-        token: u64,
+        conn: ConnId,
         data: Bytes,
     },
     Close {
@@ -135,6 +144,8 @@ struct Conn {
     peer: SocketAddr,
     framer: StreamFramer,
     last_activity: Time,
+    /// False while an outbound connection is being opened.
+    opened: bool,
 }
 
 /// The transport state: connections, framers, output queues.
@@ -142,7 +153,11 @@ pub struct Transport {
     cfg: TransportConfig,
     conns: BTreeMap<ConnId, Conn>,
     by_addr: HashMap<(Proto, SocketAddr), ConnId>,
-    next_token: u64,
+    next_outbound: u64,
+    /// The latest time an input carried.
+    now: Time,
+    /// Peers a connection to could not be opened (for the transactions).
+    failed: VecDeque<(Proto, SocketAddr)>,
     out: VecDeque<Output>,
     received: VecDeque<Received>,
     counters: Counters,
@@ -154,7 +169,9 @@ impl Transport {
             cfg,
             conns: BTreeMap::new(),
             by_addr: HashMap::new(),
-            next_token: 1,
+            next_outbound: 1,
+            now: Time::ZERO,
+            failed: VecDeque::new(),
             out: VecDeque::new(),
             received: VecDeque::new(),
             counters: Counters::default(),
@@ -177,6 +194,12 @@ impl Transport {
         self.received.pop_front()
     }
 
+    /// A peer that could not be reached: a connection to it failed to
+    /// open, or the connection bound refused one.
+    pub fn poll_failed(&mut self) -> Option<(Proto, SocketAddr)> {
+        self.failed.pop_front()
+    }
+
     /// When the next idle connection should be checked.
     pub fn poll_timeout(&self) -> Option<Time> {
         self.conns.values().map(|c| c.last_activity + self.cfg.idle_timeout).min()
@@ -184,6 +207,7 @@ impl Transport {
 
     /// Close connections idle for `idle_timeout`.
     pub fn handle_timeout(&mut self, now: Time) {
+        self.now = self.now.max(now);
         let idle: Vec<ConnId> = self
             .conns
             .iter()
@@ -198,6 +222,7 @@ impl Transport {
 
     /// A UDP datagram arrived.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, data: Bytes) {
+        self.now = self.now.max(now);
         if data.iter().all(|&b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
             self.counters.keepalives += 1;
             return;
@@ -210,18 +235,27 @@ impl Transport {
     /// A connection opened: inbound (accepted) or one we asked for.
     /// Returns false when the connection bound refuses it (a Close follows).
     pub fn handle_stream_opened(&mut self, now: Time, conn: ConnId, proto: Proto, peer: SocketAddr) -> bool {
+        self.now = self.now.max(now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            // One we asked for (counted against the bound when asked).
+            c.opened = true;
+            c.last_activity = now;
+            return true;
+        }
         if self.conns.len() >= self.cfg.max_connections {
             self.counters.connections_shed += 1;
             self.out.push_back(Output::Close { conn });
             return false;
         }
-        self.conns.insert(conn, Conn { proto, peer, framer: StreamFramer::new(self.cfg.limits), last_activity: now });
+        let c = Conn { proto, peer, framer: StreamFramer::new(self.cfg.limits), last_activity: now, opened: true };
+        self.conns.insert(conn, c);
         self.by_addr.insert((proto, peer), conn);
         true
     }
 
     /// Bytes arrived on a connection.
     pub fn handle_stream_data(&mut self, now: Time, conn: ConnId, data: &[u8]) {
+        self.now = self.now.max(now);
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_activity = now;
         let peer = Peer { proto: c.proto, addr: c.peer, conn: Some(conn) };
@@ -255,11 +289,14 @@ impl Transport {
         }
     }
 
-    /// The shell saw a connection close.
+    /// The shell saw a connection close, or fail to open.
     pub fn handle_stream_closed(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {
             if self.by_addr.get(&(c.proto, c.peer)) == Some(&conn) {
                 self.by_addr.remove(&(c.proto, c.peer));
+            }
+            if !c.opened {
+                self.failed.push_back((c.proto, c.peer));
             }
         }
     }
@@ -321,11 +358,18 @@ impl Transport {
         match conn {
             Some(conn) => self.out.push_back(Output::Stream { conn, data }),
             None => {
-                let token = self.next_token;
-                self.next_token += 1;
-                if data.len() <= self.cfg.max_pending_per_connect {
-                    self.out.push_back(Output::Connect { proto: to.proto, to: to.addr, token, data });
+                if self.conns.len() >= self.cfg.max_connections || data.len() > self.cfg.max_pending_per_connect {
+                    self.counters.connections_shed += 1;
+                    self.failed.push_back((to.proto, to.addr));
+                    return;
                 }
+                let conn = ConnId(ConnId::OUTBOUND | self.next_outbound);
+                self.next_outbound += 1;
+                let framer = StreamFramer::new(self.cfg.limits);
+                let c = Conn { proto: to.proto, peer: to.addr, framer, last_activity: self.now, opened: false };
+                self.conns.insert(conn, c);
+                self.by_addr.insert((to.proto, to.addr), conn);
+                self.out.push_back(Output::Connect { proto: to.proto, to: to.addr, conn, data });
             }
         }
     }

@@ -588,6 +588,21 @@ impl<D: Clone> Transactions<D> {
         }
     }
 
+    /// Client transactions still waiting for a final response whose
+    /// destination matches `pred`, in id order (for a transport failure
+    /// toward that destination).
+    pub fn pending_clients(&self, pred: impl Fn(&D) -> bool) -> Vec<TxId> {
+        self.txs
+            .iter()
+            .filter(|(_, t)| {
+                matches!(t.kind, Kind::ClientInvite | Kind::ClientNonInvite)
+                    && matches!(t.state, State::Calling | State::Trying | State::Proceeding)
+                    && pred(&t.dest)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// The transport failed to deliver for `tx` (RFC 3261 17.1.4, 17.2.4).
     pub fn handle_transport_error(&mut self, tx: TxId) {
         if self.txs.contains_key(&tx) {

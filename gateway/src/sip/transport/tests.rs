@@ -123,14 +123,43 @@ fn connections_are_bounded_and_idle_ones_closed() {
 fn sending_picks_udp_an_existing_connection_or_a_new_one() {
     let mut t = Transport::new(TransportConfig::default());
     let teams = addr("52.114.148.0:5061");
+    let tls = Peer { proto: Proto::Tls, addr: teams, conn: None };
     t.send(Peer { proto: Proto::Udp, addr: addr("192.0.2.10:5060"), conn: None }, Bytes::from_static(b"a"));
-    t.send(Peer { proto: Proto::Tls, addr: teams, conn: None }, Bytes::from_static(b"b"));
-    t.handle_stream_opened(ms(0), ConnId(9), Proto::Tls, teams);
-    t.send(Peer { proto: Proto::Tls, addr: teams, conn: None }, Bytes::from_static(b"c"));
+    t.send(tls, Bytes::from_static(b"b"));
+    // While it opens, more bytes queue on the same connection, not a second one.
+    t.send(tls, Bytes::from_static(b"c"));
     let out = drain(&mut t);
     assert!(matches!(&out[0], Output::Datagram { .. }));
-    assert!(matches!(&out[1], Output::Connect { proto: Proto::Tls, to, .. } if *to == teams));
-    assert_eq!(out[2], Output::Stream { conn: ConnId(9), data: Bytes::from_static(b"c") });
+    let Output::Connect { proto: Proto::Tls, to, conn, .. } = &out[1] else { panic!("{out:?}") };
+    assert_eq!(*to, teams);
+    assert_ne!(conn.0 & ConnId::OUTBOUND, 0, "outbound ids never collide with the shell's");
+    assert_eq!(out[2], Output::Stream { conn: *conn, data: Bytes::from_static(b"c") });
+    assert!(t.handle_stream_opened(ms(1), *conn, Proto::Tls, teams));
+    t.send(tls, Bytes::from_static(b"d"));
+    assert_eq!(drain(&mut t), vec![Output::Stream { conn: *conn, data: Bytes::from_static(b"d") }]);
+    assert_eq!(t.connections(), 1);
+    // Closing an open connection is not a failure.
+    t.handle_stream_closed(*conn);
+    assert_eq!(t.poll_failed(), None);
+}
+
+#[test]
+fn a_connection_that_fails_to_open_reports_its_peer() {
+    let mut t = Transport::new(TransportConfig { max_connections: 1, ..TransportConfig::default() });
+    let teams = addr("52.114.148.0:5061");
+    t.send(Peer { proto: Proto::Tcp, addr: teams, conn: None }, Bytes::from_static(b"x"));
+    let Some(Output::Connect { conn, .. }) = t.poll_output() else { panic!("no connect") };
+    // The bound counts connections being opened: a second peer is refused at once.
+    let other = addr("52.114.132.0:5061");
+    t.send(Peer { proto: Proto::Tcp, addr: other, conn: None }, Bytes::from_static(b"y"));
+    assert_eq!(t.poll_output(), None);
+    assert_eq!(t.poll_failed(), Some((Proto::Tcp, other)));
+    t.handle_stream_closed(conn);
+    assert_eq!(t.poll_failed(), Some((Proto::Tcp, teams)));
+    assert_eq!(t.connections(), 0);
+    // The next send tries again with a new connection.
+    t.send(Peer { proto: Proto::Tcp, addr: teams, conn: None }, Bytes::from_static(b"z"));
+    assert!(matches!(t.poll_output(), Some(Output::Connect { conn: c, .. }) if c != conn));
 }
 
 #[test]
