@@ -83,15 +83,24 @@ fn default_failover_statuses() -> Vec<u16> {
 #[serde(deny_unknown_fields, default)]
 struct RawLimits {
     max_calls: usize,
-    max_transactions: usize,
+    /// Default: [`TRANSACTIONS_PER_CALL`] per allowed call.
+    max_transactions: Option<usize>,
     max_connections: usize,
 }
 
 impl Default for RawLimits {
     fn default() -> Self {
-        RawLimits { max_calls: 10_000, max_transactions: 50_000, max_connections: 4096 }
+        RawLimits { max_calls: 10_000, max_transactions: None, max_connections: 4096 }
     }
 }
+
+/// Transactions budgeted per allowed call when `limits.max_transactions`
+/// is not given. A call holds up to four at once (INVITE on each leg, a
+/// BYE or re-INVITE on each), and finished ones linger up to 64*T1 (32 s)
+/// to absorb retransmissions, so the table must also cover calls that
+/// ended in the last half minute: at 10,000 calls that is 160,000
+/// transactions, enough for about 1,250 new calls per second sustained.
+pub const TRANSACTIONS_PER_CALL: usize = 16;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -211,16 +220,18 @@ impl Config {
             errors.push(err("timers.t4_ms", "must be between 1 and 60000"));
         }
         let l = &raw.limits;
+        let max_transactions =
+            l.max_transactions.unwrap_or(l.max_calls.saturating_mul(TRANSACTIONS_PER_CALL).min(10_000_000));
         for (name, v, max) in [
             ("limits.max_calls", l.max_calls, 1_000_000),
-            ("limits.max_transactions", l.max_transactions, 10_000_000),
+            ("limits.max_transactions", max_transactions, 10_000_000),
             ("limits.max_connections", l.max_connections, 1_000_000),
         ] {
             if v == 0 || v > max {
                 errors.push(err(name, format!("must be between 1 and {max}")));
             }
         }
-        if l.max_transactions < l.max_calls {
+        if max_transactions < l.max_calls {
             errors.push(err("limits.max_transactions", "must be at least limits.max_calls"));
         }
         let mut failure_map = Vec::new();
@@ -268,7 +279,7 @@ impl Config {
                     ..TransportConfig::default()
                 },
                 max_calls: l.max_calls,
-                max_transactions: l.max_transactions,
+                max_transactions,
                 failover_after: Duration::from_millis(raw.teams.failover_after_ms),
                 failover_statuses: raw.teams.failover_statuses,
                 sbc_header,
@@ -301,6 +312,22 @@ mod tests {
         assert_eq!(c.gateway.failover_after, Duration::from_secs(10));
         let mapped = Config::from_toml(&EXAMPLE.replace("[failure_map]\n", "[failure_map]\n\"503\" = 480\n")).unwrap();
         assert_eq!(mapped.gateway.failure_map, [(503, 480)]);
+    }
+
+    #[test]
+    fn the_transaction_table_is_sized_from_the_call_limit_unless_given() {
+        let c = Config::from_toml(EXAMPLE).expect("example config");
+        assert_eq!(c.gateway.max_transactions, 10_000 * TRANSACTIONS_PER_CALL);
+        let small = Config::from_toml(&EXAMPLE.replace("max_calls = 10000", "max_calls = 100")).expect("valid");
+        assert_eq!(small.gateway.max_transactions, 1_600);
+        let huge = Config::from_toml(&EXAMPLE.replace("max_calls = 10000", "max_calls = 1000000")).expect("valid");
+        assert_eq!(huge.gateway.max_transactions, 10_000_000, "capped at the table's own bound");
+        let given = EXAMPLE.replace("# max_transactions = 160000", "max_transactions = 5000");
+        let errs = Config::from_toml(&given).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.field == "limits.max_transactions" && e.reason.contains("max_calls")),
+            "{errs:?}"
+        );
     }
 
     #[test]

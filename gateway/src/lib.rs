@@ -9,5 +9,6 @@ pub mod b2bua;
 pub mod config;
 pub mod io;
 pub mod rng;
+pub mod routing;
 pub mod sip;
 pub mod time;

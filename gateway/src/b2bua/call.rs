@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{build, Gateway, GatewayEvent, Side, ALLOW};
+use crate::routing::{Refusal, Route};
 use crate::sip::dialog::{Dialog, DialogError};
 use crate::sip::msg::{build as mbuild, HeaderName, Message, Method};
 use crate::sip::transaction::TxId;
@@ -53,12 +54,16 @@ struct Pending2xx {
 }
 
 pub(super) struct Call {
+    /// The call's log span: every line logged for it carries its fields.
+    span: tracing::Span,
     a_tx: TxId,
     a_req: Message,
     a_peer: Peer,
     a_tag: String,
     a_dialog: Option<Dialog>,
     b_side: Side,
+    /// The routed next hops, and which one the current attempt uses.
+    b_route: Route,
     b_target: usize,
     b_peer: Peer,
     b_tx: Option<TxId>,
@@ -118,6 +123,18 @@ impl Call {
     }
 }
 
+/// One structured log line per call event, inside the call's span (id,
+/// direction, number and both legs' Call-IDs).
+fn log_event(span: &tracing::Span, e: &GatewayEvent) {
+    let _in = span.enter();
+    match e {
+        GatewayEvent::CallStarted { .. } => tracing::info!("call started"),
+        GatewayEvent::CallAnswered { .. } => tracing::info!("call answered"),
+        GatewayEvent::CallEnded { status, reason, .. } => tracing::info!(status, %reason, "call ended"),
+        GatewayEvent::Failover { from, to, why, .. } => tracing::warn!(from, to, %why, "Teams proxy failover"),
+    }
+}
+
 fn is_reliable(p: &Peer) -> bool {
     p.proto.is_reliable()
 }
@@ -137,27 +154,30 @@ impl Gateway {
         format!("sip:{}:{};transport={t}", self.cfg.fqdn, self.cfg.port)
     }
 
-    fn target_peer(&self, side: Side, index: usize) -> Option<Peer> {
-        let t = match side {
-            Side::Operator => Some(&self.cfg.operator),
-            Side::Teams => self.cfg.teams.get(index),
-        }?;
-        Some(Peer { proto: t.proto, addr: t.addr, conn: None })
-    }
-
     pub(super) fn new_call(&mut self, now: Time, tx: TxId, req: Message, source: Peer) {
         if self.calls.len() >= self.cfg.max_calls || self.draining {
+            self.shedding.calls_refused += 1;
             let tag = self.rng.tag();
             self.respond(now, tx, 503, "Service Unavailable", Some(&tag), &[("Retry-After", "5")]);
             return;
         }
-        let a_side = self.side_of(&source);
-        let b_side = if a_side == Side::Operator { Side::Teams } else { Side::Operator };
-        let Some(b_peer) = self.target_peer(b_side, 0) else {
+        if self.is_looped(&req) {
             let tag = self.rng.tag();
-            self.respond(now, tx, 503, "Service Unavailable", Some(&tag), &[("Retry-After", "30")]);
+            self.respond(now, tx, 482, "Loop Detected", Some(&tag), &[]);
+            return;
+        }
+        let a_side = self.side_of(&source);
+        let route = self.router.route(&req, a_side);
+        let Some((route, b_peer)) = route.as_ref().ok().and_then(|r| Some((r.clone(), r.targets.first()?.peer())))
+        else {
+            let refusal = route.err().unwrap_or(Refusal { status: 503, retry_after: Some(30), why: "no route" });
+            let tag = self.rng.tag();
+            let retry = refusal.retry_after.map(|s| s.to_string());
+            let extra: Vec<(&str, &str)> = retry.iter().map(|r| ("Retry-After", r.as_str())).collect();
+            self.respond(now, tx, refusal.status, super::reason_phrase(refusal.status), Some(&tag), &extra);
             return;
         };
+        let b_side = route.side;
         self.respond(now, tx, 100, "Trying", None, &[]);
         let id = CallId(self.next_call);
         self.next_call += 1;
@@ -167,6 +187,7 @@ impl Gateway {
             a_tag: self.rng.tag(),
             a_dialog: None,
             b_side,
+            b_route: route,
             b_target: 0,
             b_peer,
             b_tx: None,
@@ -183,29 +204,33 @@ impl Gateway {
             phase: Phase::Setup,
             failover_at: None,
             pending_2xx: Vec::new(),
+            span: tracing::Span::none(),
             a_req: req,
         };
+        let mut call = call;
+        call.span = tracing::info_span!(
+            "call",
+            id = id.0,
+            from = ?a_side,
+            number = call.a_req.request_uri_str().and_then(|u| crate::sip::msg::Uri::parse(u).ok()).and_then(|u| u.user).unwrap_or(""),
+            a_call_id = call.a_req.call_id().unwrap_or(""),
+            b_call_id = %call.b_call_id,
+        );
         let a_key = (call.a_req.call_id().unwrap_or("").to_owned(), call.a_tag.clone());
         let b_key = (call.b_call_id.clone(), call.b_tag.clone());
         self.by_dialog.insert(a_key, (id, Leg::A));
         self.by_dialog.insert(b_key, (id, Leg::B));
         self.by_server_invite.insert(tx, id);
         self.calls.insert(id, call);
-        self.events.push_back(GatewayEvent::CallStarted { call: id, from: a_side });
+        self.emit(GatewayEvent::CallStarted { call: id, from: a_side });
         self.send_b_invite(now, id);
     }
 
     /// Send (or re-send, after a failover) the B leg's INVITE.
     fn send_b_invite(&mut self, now: Time, id: CallId) {
         let Some(call) = self.calls.get(&id) else { return };
-        let (b_side, b_peer, b_target) = (call.b_side, call.b_peer, call.b_target);
-        let target = match b_side {
-            Side::Operator => self.cfg.operator.clone(),
-            Side::Teams => match self.cfg.teams.get(b_target) {
-                Some(t) => t.clone(),
-                None => return,
-            },
-        };
+        let (b_side, b_peer, failover) = (call.b_side, call.b_peer, call.b_route.failover);
+        let Some(target) = call.b_route.targets.get(call.b_target).cloned() else { return };
         let via = self.via(b_peer.proto);
         let contact = format!("<{}>", self.contact(b_peer.proto));
         let extra: Vec<(&str, String)> =
@@ -224,10 +249,14 @@ impl Gateway {
         let Ok(msg) = Message::parse_stream(Bytes::from(data)) else {
             return self.fail_call(now, id, 500, "Server Internal Error", "outgoing INVITE did not parse");
         };
+        if let Some(call) = self.calls.get(&id) {
+            let _in = call.span.enter();
+            tracing::debug!(attempt = call.b_target + 1, to = %b_peer.addr, proto = ?b_peer.proto, host = %target.host, "INVITE out");
+        }
         match self.txs.send_request(now, msg.clone(), b_peer, is_reliable(&b_peer)) {
             Ok(tx) => {
                 self.by_client.insert(tx, (id, ClientPurpose::Invite));
-                let failover = (b_side == Side::Teams).then(|| now + self.cfg.failover_after);
+                let failover = failover.then(|| now + self.cfg.failover_after);
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.b_tx = Some(tx);
                     call.b_invite = Some(msg);
@@ -235,25 +264,48 @@ impl Gateway {
                     call.failover_at = failover;
                 }
             }
-            Err(_) => self.fail_call(now, id, 503, "Service Unavailable", "transaction table full"),
+            Err(_) => {
+                self.shedding.requests_shed += 1;
+                self.fail_call(now, id, 503, "Service Unavailable", "transaction table full")
+            }
         }
     }
 
-    /// Move the call to the next Teams proxy if there is one; false if not.
+    /// Log a call event inside the call's span, and queue it.
+    fn emit(&mut self, e: GatewayEvent) {
+        if let Some(call) = self.calls.get(&e.call()) {
+            log_event(&call.span, &e);
+        }
+        self.events.push_back(e);
+    }
+
+    /// Whether an initial INVITE is one of our own coming back: a Via with
+    /// our sent-by whose branch is a live client INVITE of ours (RFC 3261
+    /// 16.3 item 4, as a B2BUA sees it; loops through other B2BUAs, which
+    /// strip Vias, end on Max-Forwards with 483).
+    fn is_looped(&self, req: &Message) -> bool {
+        let (fqdn, port) = (self.cfg.fqdn.as_str(), self.cfg.port);
+        req.vias().flatten().any(|v| {
+            v.host_str.eq_ignore_ascii_case(fqdn)
+                && v.port.unwrap_or(5060) == port
+                && v.branch().is_some_and(|b| self.txs.has_client(b, "INVITE"))
+        })
+    }
+
+    /// Move the call to the next routed hop if there is one; false if not.
     fn failover(&mut self, now: Time, id: CallId, why: &str) -> bool {
         let Some(call) = self.calls.get_mut(&id) else { return false };
-        if call.b_side != Side::Teams
+        if !call.b_route.failover
             || call.b_provisional
             || call.canceled
-            || call.b_target + 1 >= self.cfg.teams.len()
+            || call.b_target + 1 >= call.b_route.targets.len()
         {
             return false;
         }
         let from = call.b_target;
         call.b_target += 1;
-        let peer = self.cfg.teams.get(call.b_target).map(|t| Peer { proto: t.proto, addr: t.addr, conn: None });
-        if let Some(p) = peer {
-            call.b_peer = p;
+        if let Some(t) = call.b_route.targets.get(call.b_target) {
+            call.b_peer = t.peer();
         }
         // The abandoned attempt no longer belongs to the call: a proxy that
         // never answered is not retransmitted to any more; one that sent a
@@ -266,7 +318,7 @@ impl Gateway {
             }
         }
         let to = from + 1;
-        self.events.push_back(GatewayEvent::Failover { call: id, from, to, why: why.to_owned() });
+        self.emit(GatewayEvent::Failover { call: id, from, to, why: why.to_owned() });
         self.send_b_invite(now, id);
         true
     }
@@ -285,7 +337,9 @@ impl Gateway {
             self.by_dialog.remove(&(call.b_call_id.clone(), call.b_tag.clone()));
             self.by_server_invite.remove(&call.a_tx);
             self.by_client.retain(|_, (c, _)| *c != id);
-            self.events.push_back(GatewayEvent::CallEnded { call: id, status, reason: reason.to_owned() });
+            let e = GatewayEvent::CallEnded { call: id, status, reason: reason.to_owned() };
+            log_event(&call.span, &e);
+            self.events.push_back(e);
         }
     }
 
@@ -490,7 +544,7 @@ impl Gateway {
                     c.failover_at = None;
                 }
                 self.relay_to_a(now, id, &resp);
-                self.events.push_back(GatewayEvent::CallAnswered { call: id });
+                self.emit(GatewayEvent::CallAnswered { call: id });
             }
             _ => {
                 if !canceled

@@ -30,6 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::rng::Rng;
+use crate::routing::{Router, TrunkRouter};
 use crate::sip::msg::{build as mbuild, validate, Message, Method};
 use crate::sip::transaction::{RequestOutcome, TimerConfig, Transactions, TxEvent, TxId};
 use crate::sip::transport::{self, ConnId, Output, Peer, Proto, Transport, TransportConfig};
@@ -41,21 +42,7 @@ pub use call::CallId;
 /// Methods the gateway serves (its Allow header).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, NOTIFY";
 
-/// Which network a leg faces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Side {
-    Operator,
-    Teams,
-}
-
-/// A next hop: its transport, address and the host name written in URIs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub proto: Proto,
-    pub addr: SocketAddr,
-    /// Host (FQDN or address, with port if not default) for Request-URIs.
-    pub host: String,
-}
+pub use crate::routing::{Side, Target};
 
 /// What the gateway needs to route basic calls.
 #[derive(Debug, Clone)]
@@ -133,9 +120,33 @@ pub enum GatewayEvent {
     },
 }
 
+/// Work refused because a bound was hit (monotonic counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shedding {
+    /// New calls answered 503 + Retry-After: `max_calls` reached, or draining.
+    pub calls_refused: u64,
+    /// Requests answered 503 (or calls failed) because the transaction
+    /// table was full (`max_transactions`).
+    pub requests_shed: u64,
+}
+
+impl GatewayEvent {
+    /// The call the event is about.
+    pub fn call(&self) -> CallId {
+        match self {
+            GatewayEvent::CallStarted { call, .. }
+            | GatewayEvent::CallAnswered { call }
+            | GatewayEvent::CallEnded { call, .. }
+            | GatewayEvent::Failover { call, .. } => *call,
+        }
+    }
+}
+
 /// The gateway core.
 pub struct Gateway {
+    shedding: Shedding,
     cfg: GatewayConfig,
+    router: Box<dyn Router>,
     rng: Rng,
     transport: Transport,
     txs: Transactions<Peer>,
@@ -153,8 +164,17 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// A gateway routing with [`TrunkRouter`] over `cfg`'s operator and Teams proxies.
     pub fn new(cfg: GatewayConfig, seed: u64) -> Self {
+        let router = TrunkRouter { operator: cfg.operator.clone(), teams: cfg.teams.clone() };
+        Self::with_router(cfg, seed, Box::new(router))
+    }
+
+    /// A gateway with its own routing policy.
+    pub fn with_router(cfg: GatewayConfig, seed: u64, router: Box<dyn Router>) -> Self {
         Gateway {
+            shedding: Shedding::default(),
+            router,
             rng: Rng::seeded(seed),
             transport: Transport::new(cfg.transport),
             txs: Transactions::new(cfg.timers, cfg.max_transactions),
@@ -183,6 +203,11 @@ impl Gateway {
     /// Transactions in progress.
     pub fn transactions(&self) -> usize {
         self.txs.len()
+    }
+
+    /// What was refused for a bound (for the overload warning and metrics).
+    pub fn shedding(&self) -> Shedding {
+        self.shedding
     }
 
     pub fn counters(&self) -> transport::Counters {
@@ -243,7 +268,10 @@ impl Gateway {
                 moved = true;
                 if r.msg.is_request() {
                     match self.txs.handle_request(now, r.msg.clone(), r.from, r.from.proto.is_reliable()) {
-                        RequestOutcome::Overloaded => self.stateless(&r.msg, &r.from, 503, "Service Unavailable"),
+                        RequestOutcome::Overloaded => {
+                            self.shedding.requests_shed += 1;
+                            self.stateless(&r.msg, &r.from, 503, "Service Unavailable")
+                        }
                         RequestOutcome::New(_)
                         | RequestOutcome::Absorbed(_)
                         | RequestOutcome::AckToTu
@@ -282,18 +310,9 @@ impl Gateway {
         self.transport.send(transport::response_target(req, from), Bytes::from(resp));
     }
 
-    /// Which side a message came from: the Teams proxies are known.
+    /// Which side a message came from (the router knows).
     fn side_of(&self, from: &Peer) -> Side {
-        // The proxy's own address; or, as over TCP/TLS a proxy's source
-        // port is ephemeral, its IP when the operator does not share it.
-        let ip = from.addr.ip();
-        if self.cfg.teams.iter().any(|t| t.addr == from.addr)
-            || (self.cfg.operator.addr.ip() != ip && self.cfg.teams.iter().any(|t| t.addr.ip() == ip))
-        {
-            Side::Teams
-        } else {
-            Side::Operator
-        }
+        self.router.classify(from)
     }
 
     fn on_tx_event(&mut self, now: Time, e: TxEvent<Peer>) {

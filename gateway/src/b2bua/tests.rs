@@ -223,6 +223,20 @@ From: <sip:ping@teams.example>;tag=p\r\nTo: <sip:sbc.example.com>\r\nCall-ID: pi
     let r = &to(&o, OP)[0];
     assert_eq!(r.status(), Some(503));
     assert_eq!(r.header_value(HeaderName::RetryAfter), Some("5"));
+    assert_eq!(gw.shedding(), Shedding { calls_refused: 1, requests_shed: 0 });
+}
+
+#[test]
+fn a_full_transaction_table_sheds_with_503_and_counts_it() {
+    let mut cfg = config();
+    cfg.max_transactions = 2;
+    let mut gw = Gateway::new(cfg, 11);
+    start(&mut gw); // two transactions: the operator's INVITE, ours to Teams
+    let second = op_invite().replace("op-call-1", "op-call-2").replace("z9hG4bKop1", "z9hG4bKop9");
+    gw.handle_datagram(ms(10), addr(OP), Bytes::from(second));
+    let o = out(&mut gw);
+    assert_eq!(to(&o, OP).iter().filter_map(Message::status).collect::<Vec<_>>(), vec![503]);
+    assert_eq!(gw.shedding().requests_shed, 1);
 }
 
 #[test]
@@ -315,4 +329,25 @@ fn a_teams_proxy_over_tcp_is_recognised_by_ip_whatever_its_source_port() {
     assert!(gw.handle_stream_opened(ms(0), ConnId(1), Proto::Tcp, ephemeral));
     gw.handle_stream_data(ms(0), ConnId(1), inv.as_bytes());
     assert!(matches!(events(&mut gw).first(), Some(GatewayEvent::CallStarted { from: Side::Teams, .. })));
+}
+
+#[test]
+fn our_own_invite_coming_back_is_a_loop() {
+    let mut gw = Gateway::new(config(), 10);
+    let to_teams = start(&mut gw);
+    // A misrouting proxy sends our B-leg INVITE straight back to us.
+    gw.handle_datagram(ms(5), addr(TEAMS[0]), Bytes::copy_from_slice(to_teams.raw()));
+    let o = out(&mut gw);
+    let back = to(&o, TEAMS[0]);
+    assert_eq!(back.iter().filter_map(Message::status).collect::<Vec<_>>(), vec![482], "{back:?}");
+    assert!(to(&o, OP).is_empty(), "nothing new toward the operator");
+    assert_eq!(gw.active_calls(), 1, "the looped request did not become a call");
+    // A new INVITE that merely passed through us long ago (no live branch) is not a loop.
+    let spiral = op_invite().replace(
+        "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKop1;rport\r\n",
+        "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKop2;rport\r\nVia: SIP/2.0/UDP sbc.example.com:5060;branch=z9hG4bKold\r\n",
+    );
+    let spiral = spiral.replace("Call-ID: op-call-1", "Call-ID: op-call-2");
+    gw.handle_datagram(ms(6), addr(OP), Bytes::from(spiral));
+    assert_eq!(gw.active_calls(), 2);
 }

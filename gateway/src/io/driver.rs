@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::net::{Datagrams, Listener, Network};
-use crate::b2bua::{Gateway, GatewayEvent};
+use crate::b2bua::{Gateway, GatewayEvent, Shedding};
 use crate::sip::transport::{ConnId, Output, Proto};
 use crate::time::Time;
 
@@ -46,20 +46,32 @@ pub trait Observer {
     fn turn(&mut self, _now: Time, _gw: &Gateway) {}
 }
 
-/// An observer that logs call events (the production default).
+/// The production observer: warns (at most every [`SHED_WARN_EVERY`])
+/// when calls or requests were refused for a bound. Call events are
+/// logged by the core itself, inside each call's span.
 #[derive(Debug, Default)]
-pub struct LogEvents;
+pub struct OverloadWarnings {
+    warned: Option<(Time, Shedding)>,
+}
 
-impl Observer for LogEvents {
-    fn event(&mut self, _now: Time, e: &GatewayEvent) {
-        match e {
-            GatewayEvent::CallStarted { call, from } => info!(call = call.0, ?from, "call started"),
-            GatewayEvent::CallAnswered { call } => info!(call = call.0, "call answered"),
-            GatewayEvent::CallEnded { call, status, reason } => info!(call = call.0, status, %reason, "call ended"),
-            GatewayEvent::Failover { call, from, to, why } => {
-                warn!(call = call.0, from, to, %why, "Teams proxy failover")
-            }
+/// The shortest interval between two overload warnings.
+pub const SHED_WARN_EVERY: Duration = Duration::from_secs(10);
+
+impl Observer for OverloadWarnings {
+    fn turn(&mut self, now: Time, gw: &Gateway) {
+        let s = gw.shedding();
+        let (at, last) = self.warned.unwrap_or((Time::ZERO, Shedding::default()));
+        if s == last || (self.warned.is_some() && now.since(at) < SHED_WARN_EVERY) {
+            return;
         }
+        warn!(
+            calls_refused = s.calls_refused - last.calls_refused,
+            requests_shed = s.requests_shed - last.requests_shed,
+            active_calls = gw.active_calls(),
+            transactions = gw.transactions(),
+            "overload: refused with 503 since the last warning (limits.max_calls, limits.max_transactions)"
+        );
+        self.warned = Some((now, s));
     }
 }
 

@@ -9,7 +9,7 @@
 
 use tracing::info;
 
-use super::driver::{self, DriverError, LogEvents};
+use super::driver::{self, DriverError, OverloadWarnings};
 use super::net::TokioNet;
 use crate::b2bua::Gateway;
 use crate::config::Config;
@@ -44,6 +44,6 @@ pub async fn run(cfg: Config) -> Result<(), ShellError> {
         }
     };
     info!(listen = %cfg.listen, fqdn = %cfg.gateway.fqdn, seed, "gateway listening (udp, tcp)");
-    driver::run(TokioNet, cfg.listen, &mut gw, stop, cfg.drain_timeout, &mut LogEvents).await?;
+    driver::run(TokioNet, cfg.listen, &mut gw, stop, cfg.drain_timeout, &mut OverloadWarnings::default()).await?;
     Ok(())
 }

@@ -588,6 +588,12 @@ impl<D: Clone> Transactions<D> {
         }
     }
 
+    /// Whether a client transaction of ours has this branch and method
+    /// (loop detection: our own request coming back).
+    pub fn has_client(&self, branch: &str, method: &str) -> bool {
+        self.keys.contains_key(&TxKey::Client { branch: branch.into(), method: method.into() })
+    }
+
     /// Client transactions still waiting for a final response whose
     /// destination matches `pred`, in id order (for a transport failure
     /// toward that destination).
