@@ -16,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 use gateway::b2bua::GatewayEvent;
 use gateway::sip::msg::{Frame, HeaderName, Limits, Message, StreamFramer};
+use gateway::sip::transport::Proto;
 use gateway::time::Time;
 
 use crate::peer::Peer;
@@ -24,6 +25,9 @@ use crate::peer::Peer;
 #[derive(Debug, Clone)]
 pub struct Captured {
     pub at: Time,
+    /// UDP, or TCP for stream bytes (TLS is written as TCP: the capture
+    /// holds the plaintext the gateway saw).
+    pub proto: Proto,
     pub from: SocketAddr,
     pub to: SocketAddr,
     pub data: Bytes,
@@ -130,7 +134,17 @@ impl Recorder {
         (line, head)
     }
 
-    fn line(&mut self, now: Time, from: SocketAddr, to: SocketAddr, m: Option<&Message>, data: &Bytes, lost: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn line(
+        &mut self,
+        now: Time,
+        proto: Proto,
+        from: SocketAddr,
+        to: SocketAddr,
+        m: Option<&Message>,
+        data: &Bytes,
+        lost: bool,
+    ) {
         let (line, head) = match m {
             Some(m) => self.summary(m),
             None => ("(not SIP)".to_owned(), "?".to_owned()),
@@ -141,14 +155,14 @@ impl Recorder {
         let arrow = if lost { "-x" } else { "->>" };
         self.ladder.push_str(&format!("    {f}{arrow}{t}: {head}\n"));
         if !lost {
-            self.captured.push(Captured { at: now, from, to, data: data.clone() });
+            self.captured.push(Captured { at: now, proto, from, to, data: data.clone() });
         }
     }
 
     /// A datagram at the gateway's boundary (`lost`: the network dropped it).
     pub fn datagram(&mut self, now: Time, from: SocketAddr, to: SocketAddr, data: &Bytes, lost: bool) {
         let m = Message::parse_datagram(data.clone()).ok();
-        self.line(now, from, to, m.as_ref(), data, lost);
+        self.line(now, Proto::Udp, from, to, m.as_ref(), data, lost);
     }
 
     /// Stream bytes from `from` to `to`: one line per complete message.
@@ -165,9 +179,9 @@ impl Recorder {
             match f {
                 Frame::Message(m) => {
                     let raw = Bytes::copy_from_slice(m.raw());
-                    self.line(now, from, to, Some(&m), &raw, false);
+                    self.line(now, Proto::Tcp, from, to, Some(&m), &raw, false);
                 }
-                Frame::Invalid { raw, .. } => self.line(now, from, to, None, &raw, false),
+                Frame::Invalid { raw, .. } => self.line(now, Proto::Tcp, from, to, None, &raw, false),
                 _ => {}
             }
         }
