@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::b2bua::{GatewayConfig, Target};
+use crate::b2bua::{GatewayConfig, MediaConfig, Target};
+use crate::media::relay::RelayConfig;
 use crate::sip::msg::Limits;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::{Proto, TransportConfig};
@@ -40,6 +41,8 @@ struct RawConfig {
     timers: RawTimers,
     #[serde(default)]
     shutdown: RawShutdown,
+    /// Media anchoring; absent: signalling only (SDP crosses unchanged).
+    media: Option<RawMedia>,
     /// Failure statuses rewritten toward the caller: "503" = 480.
     #[serde(default)]
     failure_map: std::collections::BTreeMap<String, u16>,
@@ -52,6 +55,24 @@ struct RawSip {
     listen: String,
     seed: Option<u64>,
     sbc_header: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMedia {
+    /// The address written in SDP; default: the `sip.listen` address.
+    address: Option<String>,
+    #[serde(default = "default_port_min")]
+    port_min: u16,
+    #[serde(default = "default_port_max")]
+    port_max: u16,
+}
+
+fn default_port_min() -> u16 {
+    40_000
+}
+fn default_port_max() -> u16 {
+    59_999
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,6 +276,38 @@ impl Config {
         if sbc_header.bytes().any(|b| b < 0x20) {
             errors.push(err("sip.sbc_header", "control characters are not allowed"));
         }
+        let media = raw.media.as_ref().and_then(|m| {
+            let address = match &m.address {
+                Some(a) => match a.parse::<std::net::IpAddr>() {
+                    Ok(ip) if !ip.is_unspecified() => Some(ip),
+                    _ => {
+                        errors.push(err("media.address", format!("'{a}' is not a unicast IP address")));
+                        None
+                    }
+                },
+                None => match &listen {
+                    Ok(l) if !l.ip().is_unspecified() => Some(l.ip()),
+                    _ => {
+                        errors.push(err("media.address", "required when sip.listen is a wildcard address"));
+                        None
+                    }
+                },
+            };
+            if m.port_min < 1024 || m.port_max <= m.port_min || m.port_max - m.port_min < 3 {
+                errors.push(err("media.port_max", "the range must be port_min >= 1024 < port_max, 4 ports at least"));
+                return None;
+            }
+            address.map(|address| MediaConfig {
+                address,
+                relay: RelayConfig { port_min: m.port_min, port_max: m.port_max },
+            })
+        });
+        if let (Some(m), Ok(l)) = (&media, &listen) {
+            if (m.relay.port_min..=m.relay.port_max).contains(&l.port()) {
+                errors
+                    .push(err("media.port_min", format!("the media range must not contain the SIP port {}", l.port())));
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -284,6 +337,7 @@ impl Config {
                 failover_statuses: raw.teams.failover_statuses,
                 sbc_header,
                 failure_map,
+                media,
             },
             listen,
             seed: raw.sip.seed,
@@ -312,6 +366,22 @@ mod tests {
         assert_eq!(c.gateway.failover_after, Duration::from_secs(10));
         let mapped = Config::from_toml(&EXAMPLE.replace("[failure_map]\n", "[failure_map]\n\"503\" = 480\n")).unwrap();
         assert_eq!(mapped.gateway.failure_map, [(503, 480)]);
+    }
+
+    #[test]
+    fn media_anchoring_is_configured_or_refused_by_field() {
+        let c = Config::from_toml(EXAMPLE).expect("example config");
+        let m = c.gateway.media.expect("the example anchors media");
+        assert_eq!(m.address.to_string(), "198.51.100.1");
+        assert_eq!((m.relay.port_min, m.relay.port_max), (40_000, 59_999));
+        let none = Config::from_toml(&EXAMPLE.replace("[media]", "[unused]")).unwrap_err();
+        assert!(none[0].reason.contains("unused"), "{none:?}");
+        let wildcard = EXAMPLE.replace("address = \"198.51.100.1\"", "# no address");
+        let errs = Config::from_toml(&wildcard).unwrap_err();
+        assert!(errs.iter().any(|e| e.field == "media.address" && e.reason.contains("wildcard")), "{errs:?}");
+        let bad = EXAMPLE.replace("port_max = 59999", "port_max = 40001");
+        let errs = Config::from_toml(&bad).unwrap_err();
+        assert!(errs.iter().any(|e| e.field == "media.port_max"), "{errs:?}");
     }
 
     #[test]

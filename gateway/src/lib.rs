@@ -8,6 +8,7 @@
 pub mod b2bua;
 pub mod config;
 pub mod io;
+pub mod media;
 pub mod rng;
 pub mod routing;
 pub mod sip;

@@ -22,14 +22,15 @@ use bytes::Bytes;
 use gateway::b2bua::{Gateway, GatewayEvent};
 use gateway::io::driver::{self, Observer};
 use gateway::io::turmoil_net::TurmoilNet;
+use gateway::media::relay::Forward;
 use gateway::sip::msg::{Frame, Limits, StreamFramer};
 use gateway::sip::transport::Proto;
 use gateway::time::Time;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::peer::Peer;
-use crate::record::{Outcome, Recorder};
+use crate::peer::{Peer, MEDIA_PORT};
+use crate::record::{GatewayState, Outcome, Recorder};
 use crate::scenario::{Action, Scenario};
 use crate::world::{self, addr, GW};
 
@@ -46,8 +47,7 @@ const TICK: Duration = Duration::from_millis(1);
 /// The gateway's last reported state.
 #[derive(Default, Clone, Copy)]
 struct GwState {
-    active_calls: usize,
-    transactions: usize,
+    tables: GatewayState,
     stopped: bool,
     incarnation: u64,
 }
@@ -104,10 +104,16 @@ impl Observer for Tap {
     fn event(&mut self, _now: Time, e: &GatewayEvent) {
         self.shared.borrow_mut().rec.event(sim_now(), e.clone());
     }
-    fn turn(&mut self, _now: Time, gw: &Gateway) {
+    fn media(&mut self, _now: Time, port: u16, from: SocketAddr, _data: &[u8], forward: Option<Forward>) {
         let mut s = self.shared.borrow_mut();
-        s.gw.active_calls = gw.active_calls();
-        s.gw.transactions = gw.transactions();
+        s.activity += 1;
+        s.rec.media(from, SocketAddr::new(self.me.ip(), port), false);
+        if let Some(f) = forward {
+            s.rec.media(SocketAddr::new(self.me.ip(), f.from_port), f.to, false);
+        }
+    }
+    fn turn(&mut self, _now: Time, gw: &Gateway) {
+        self.shared.borrow_mut().gw.tables = GatewayState::of(gw);
     }
 }
 
@@ -127,8 +133,7 @@ async fn gateway_host(shared: SharedRef, cfg: gateway::b2bua::GatewayConfig, see
     };
     driver::run(TurmoilNet, any(GW), &mut gw, stop, Duration::from_secs(5), &mut tap).await?;
     let mut s = shared.borrow_mut();
-    s.gw.active_calls = gw.active_calls();
-    s.gw.transactions = gw.transactions();
+    s.gw.tables = GatewayState::of(&gw);
     s.gw.stopped = true;
     Ok(())
 }
@@ -140,7 +145,9 @@ async fn udp_peer(shared: SharedRef, idx: usize) -> turmoil::Result {
         (s.peers[idx].addr, s.wake[idx].clone())
     };
     let sock = turmoil::net::UdpSocket::bind(any_port(me)).await?;
+    let media = turmoil::net::UdpSocket::bind(any_port(SocketAddr::new(me.ip(), MEDIA_PORT))).await?;
     let mut buf = vec![0u8; 65_536];
+    let mut mbuf = vec![0u8; 2048];
     loop {
         let wait = next_wait(&shared, idx);
         tokio::select! {
@@ -152,6 +159,12 @@ async fn udp_peer(shared: SharedRef, idx: usize) -> turmoil::Result {
                 s.activity += 1;
                 s.peers[idx].handle_datagram(sim_now(), from, Bytes::copy_from_slice(&buf[..n]));
             }
+            r = media.recv_from(&mut mbuf) => {
+                let (n, from) = r?;
+                let mut s = shared.borrow_mut();
+                s.activity += 1;
+                s.peers[idx].handle_media(from, &mbuf[..n]);
+            }
             _ = tokio::time::sleep(wait) => shared.borrow_mut().peers[idx].handle_timeout(sim_now()),
         }
         let out = shared.borrow_mut().peers[idx].take_output();
@@ -159,7 +172,18 @@ async fn udp_peer(shared: SharedRef, idx: usize) -> turmoil::Result {
             shared.borrow_mut().activity += 1;
             sock.send_to(&data, to).await?;
         }
+        send_media(&shared, idx, &media).await?;
     }
+}
+
+/// Send the RTP a peer produced from its media socket.
+async fn send_media(shared: &SharedRef, idx: usize, media: &turmoil::net::UdpSocket) -> turmoil::Result {
+    let out = shared.borrow_mut().peers[idx].take_media_output();
+    for (to, data) in out {
+        shared.borrow_mut().activity += 1;
+        media.send_to(&data, to).await?;
+    }
+    Ok(())
 }
 
 /// How long a peer may sleep before its next deadline.
@@ -208,6 +232,8 @@ async fn tcp_peer(shared: SharedRef, idx: usize) -> turmoil::Result {
         (s.peers[idx].addr, s.wake[idx].clone())
     };
     let listener = turmoil::net::TcpListener::bind(any_port(me)).await?;
+    let media = turmoil::net::UdpSocket::bind(any_port(SocketAddr::new(me.ip(), MEDIA_PORT))).await?;
+    let mut buf = vec![0u8; 2048];
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<Conn>();
     let mut conns: HashMap<SocketAddr, (mpsc::UnboundedSender<Bytes>, StreamFramer)> = HashMap::new();
     loop {
@@ -242,6 +268,12 @@ async fn tcp_peer(shared: SharedRef, idx: usize) -> turmoil::Result {
                 let w = spawn_conn(stream, from, ev_tx.clone());
                 conns.insert(from, (w, StreamFramer::new(Limits::default())));
             }
+            r = media.recv_from(&mut buf) => {
+                let (n, from) = r?;
+                let mut s = shared.borrow_mut();
+                s.activity += 1;
+                s.peers[idx].handle_media(from, &buf[..n]);
+            }
             _ = tokio::time::sleep(wait) => shared.borrow_mut().peers[idx].handle_timeout(sim_now()),
         }
         let out = shared.borrow_mut().peers[idx].take_output();
@@ -257,6 +289,7 @@ async fn tcp_peer(shared: SharedRef, idx: usize) -> turmoil::Result {
                 let _ = w.send(data);
             }
         }
+        send_media(&shared, idx, &media).await?;
     }
 }
 
@@ -354,7 +387,7 @@ pub fn run(sc: &Scenario, seed: u64) -> Outcome {
             continue;
         }
         let peers_idle = s.peers.iter().all(|p| p.next_deadline().is_none() && p.open_transactions() == 0);
-        let gw_idle = s.gw.active_calls == 0 && s.gw.transactions == 0;
+        let gw_idle = s.gw.tables.active_calls == 0 && s.gw.tables.transactions == 0;
         let quiet = now.saturating_sub(quiet_since);
         if !stopping
             && next_step == steps.len()
@@ -375,6 +408,6 @@ pub fn run(sc: &Scenario, seed: u64) -> Outcome {
     };
     let s = shared.into_inner();
     let peers: Vec<&Peer> = s.peers.iter().collect();
-    let facts = s.rec.facts(s.gw.active_calls, s.gw.transactions, &peers);
+    let facts = s.rec.facts(&s.gw.tables, &peers);
     s.rec.finish(facts, ended)
 }

@@ -72,6 +72,60 @@ pub struct Observed {
     pub reinvites_received: u32,
     /// Final statuses of in-dialog requests it sent (BYE, re-INVITE).
     pub in_dialog_finals: Vec<(String, u16)>,
+    /// RTP packets it sent and received.
+    pub rtp_sent: u32,
+    pub rtp_received: u32,
+    /// RTP packets that came from another address than the SDP it was
+    /// given names (symmetric RTP broken, or a topology leak).
+    pub rtp_unexpected_source: u32,
+}
+
+/// The media port every party offers (on its own IP).
+pub const MEDIA_PORT: u16 = 40000;
+/// One packet per 20 ms: 160 samples of G.711 at 8 kHz.
+const PTIME: Duration = Duration::from_millis(20);
+
+/// The party's one active media stream.
+#[derive(Debug, Clone)]
+struct Flow {
+    /// Where the SDP it was given says to send.
+    remote: SocketAddr,
+    sending: bool,
+    next: Time,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+}
+
+/// Where an SDP says to send media, and its direction (an independent,
+/// minimal reading: `c=IN IP4`, the first `m=audio` port, `a=<direction>`).
+fn sdp_target(body: &[u8]) -> Option<(SocketAddr, String)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut ip = None;
+    let mut port = None;
+    let mut dir = "sendrecv".to_owned();
+    for line in text.lines().map(str::trim_end) {
+        if let Some(a) = line.strip_prefix("c=IN IP4 ") {
+            ip = a.split('/').next().and_then(|a| a.parse::<std::net::Ipv4Addr>().ok());
+        } else if let Some(m) = line.strip_prefix("m=audio ") {
+            port = m.split_whitespace().next().and_then(|p| p.parse::<u16>().ok());
+        } else if let Some(d) = line.strip_prefix("a=") {
+            if matches!(d, "sendrecv" | "sendonly" | "recvonly" | "inactive") {
+                dir = d.to_owned();
+            }
+        }
+    }
+    Some((SocketAddr::new(ip?.into(), port?), dir))
+}
+
+/// The direction that answers an offered one.
+fn answer_direction(offered: &str) -> &'static str {
+    match offered {
+        "sendonly" => "recvonly",
+        "recvonly" => "sendonly",
+        "inactive" => "inactive",
+        _ => "sendrecv",
+    }
 }
 
 const SDP_TEMPLATE: &str = "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na={dir}\r\n";
@@ -126,6 +180,10 @@ pub struct Peer {
     /// In-dialog client transactions: tx -> method.
     in_dialog: BTreeMap<TxId, String>,
     proto: Proto,
+    media: Option<Flow>,
+    media_out: Vec<(SocketAddr, Bytes)>,
+    /// The direction of our last re-INVITE offer (applied when answered).
+    offered_direction: Option<String>,
 }
 
 impl Peer {
@@ -145,6 +203,9 @@ impl Peer {
             out: Vec::new(),
             in_dialog: BTreeMap::new(),
             proto: Proto::Udp,
+            media: None,
+            media_out: Vec::new(),
+            offered_direction: None,
         }
     }
 
@@ -193,7 +254,63 @@ impl Peer {
 
     pub fn next_deadline(&self) -> Option<Time> {
         let own = self.timers.keys().next().map(|(t, _)| *t);
-        [own, self.txs.poll_timeout()].into_iter().flatten().min()
+        let media = self.media.as_ref().filter(|f| f.sending).map(|f| f.next);
+        [own, self.txs.poll_timeout(), media].into_iter().flatten().min()
+    }
+
+    /// Our media address (RTP is sent from and received on it).
+    pub fn media_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.addr.ip(), MEDIA_PORT)
+    }
+
+    /// RTP packets to send from [`Peer::media_addr`].
+    pub fn take_media_output(&mut self) -> Vec<(SocketAddr, Bytes)> {
+        std::mem::take(&mut self.media_out)
+    }
+
+    /// An RTP packet arrived on our media port.
+    pub fn handle_media(&mut self, from: SocketAddr, _data: &[u8]) {
+        self.observed.rtp_received += 1;
+        // (Packets still in flight when the call ended are not counted as strays.)
+        if self.media.as_ref().is_some_and(|f| f.remote != from) {
+            self.observed.rtp_unexpected_source += 1;
+        }
+    }
+
+    /// Start (or move) our media toward what `body` names.
+    fn start_media(&mut self, now: Time, body: &[u8], our_direction: &str) {
+        let Some((remote, _)) = sdp_target(body) else { return };
+        let sending = matches!(our_direction, "sendrecv" | "sendonly");
+        match &mut self.media {
+            Some(f) => {
+                f.remote = remote;
+                if sending && !f.sending {
+                    f.next = now;
+                }
+                f.sending = sending;
+            }
+            None => {
+                let ssrc = (self.rng.next_u64() >> 32) as u32;
+                self.media = Some(Flow { remote, sending, next: now, ssrc, seq: 1, ts: 0 });
+            }
+        }
+    }
+
+    fn send_media(&mut self, now: Time) {
+        let Some(f) = self.media.as_mut() else { return };
+        while f.sending && f.next <= now {
+            let mut p = Vec::with_capacity(172);
+            p.extend_from_slice(&[0x80, 0]);
+            p.extend_from_slice(&f.seq.to_be_bytes());
+            p.extend_from_slice(&f.ts.to_be_bytes());
+            p.extend_from_slice(&f.ssrc.to_be_bytes());
+            p.extend_from_slice(&[0xff; 160]); // PCMU silence
+            self.media_out.push((f.remote, Bytes::from(p)));
+            f.seq = f.seq.wrapping_add(1);
+            f.ts = f.ts.wrapping_add(160);
+            f.next = f.next + PTIME;
+            self.observed.rtp_sent += 1;
+        }
     }
 
     /// Calls and transactions still open (for the end-of-run leak check).
@@ -255,6 +372,11 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
 
     /// Send an in-dialog request on the last answered call (placed or received).
     pub fn in_dialog_request(&mut self, now: Time, method: &str, direction: &str) {
+        match method {
+            "BYE" => self.media = None,
+            "INVITE" => self.offered_direction = Some(direction.to_owned()),
+            _ => {}
+        }
         let via = self.via();
         let body = (method == "INVITE").then(|| sdp(&self.ip(), direction));
         let ct = match &body {
@@ -317,6 +439,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
 
     pub fn handle_timeout(&mut self, now: Time) {
         self.txs.handle_timeout(now);
+        self.send_media(now);
         while let Some((&(t, s), _)) = self.timers.iter().next() {
             if t > now {
                 break;
@@ -415,7 +538,12 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
             }
             Some(Method::Invite) => {
                 self.observed.reinvites_received += 1;
-                let body = sdp(&self.ip(), "sendrecv");
+                let offered = sdp_target(msg.body()).map(|(_, d)| d).unwrap_or_else(|| "sendrecv".to_owned());
+                let dir = answer_direction(&offered);
+                if self.media.is_some() {
+                    self.start_media(now, msg.body(), dir);
+                }
+                let body = sdp(&self.ip(), dir);
                 self.respond(now, tx, 200, None, Some(body));
             }
             Some(Method::Cancel) => {
@@ -431,6 +559,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
             }
             Some(Method::Bye) => {
                 self.observed.byes_received += 1;
+                self.media = None;
                 let call_id = msg.call_id().unwrap_or("").to_owned();
                 for c in self.outgoing.iter_mut().filter(|c| c.invite.call_id().ok() == Some(call_id.as_str())) {
                     c.done = true;
@@ -464,8 +593,10 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 let tag = c.tags.get(fork).or(c.tags.first()).cloned().unwrap_or_default();
                 c.answered_tag = Some(tag.clone());
                 let tx = c.tx;
+                let offer = c.invite.body().to_vec();
                 let body = sdp(&self.ip(), "sendrecv");
                 self.respond(now, tx, 200, Some(&tag), Some(body));
+                self.start_media(now, &offer, "sendrecv");
             }
         }
     }
@@ -478,6 +609,10 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 self.observed.in_dialog_finals.push((m.clone(), status));
                 if m == "INVITE" && status < 300 {
                     self.ack(msg, msg.cseq().map_or(1, |c| c.seq));
+                    let dir = self.offered_direction.take().unwrap_or_else(|| "sendrecv".to_owned());
+                    if self.media.is_some() {
+                        self.start_media(now, msg.body(), &dir);
+                    }
                 }
             }
             return;
@@ -508,6 +643,9 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 let to = msg.header_value(HeaderName::To).unwrap_or("").to_owned();
                 if self.outgoing[i].dialog.is_none() {
                     self.outgoing[i].dialog = Some((to, target));
+                    if !self.outgoing[i].done {
+                        self.start_media(now, msg.body(), "sendrecv");
+                    }
                 }
                 self.ack(msg, 1);
             } else {

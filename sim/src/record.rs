@@ -68,6 +68,26 @@ impl Tokens {
     }
 }
 
+/// The gateway's tables at the end of a run, for the facts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GatewayState {
+    pub active_calls: usize,
+    pub transactions: usize,
+    pub media_streams: usize,
+    pub media: gateway::media::relay::RelayCounters,
+}
+
+impl GatewayState {
+    pub fn of(gw: &gateway::b2bua::Gateway) -> GatewayState {
+        GatewayState {
+            active_calls: gw.active_calls(),
+            transactions: gw.transactions(),
+            media_streams: gw.media_streams(),
+            media: gw.media_counters(),
+        }
+    }
+}
+
 /// Builds the transcript, ladder and capture of one run.
 pub struct Recorder {
     roles: HashMap<IpAddr, String>,
@@ -77,6 +97,8 @@ pub struct Recorder {
     captured: Vec<Captured>,
     events: Vec<GatewayEvent>,
     framers: HashMap<(SocketAddr, SocketAddr), StreamFramer>,
+    /// Media packets per (from role, to role): (delivered, lost).
+    media: std::collections::BTreeMap<(String, String), (u64, u64)>,
 }
 
 impl Recorder {
@@ -94,6 +116,7 @@ impl Recorder {
             captured: Vec::new(),
             events: Vec::new(),
             framers: HashMap::new(),
+            media: std::collections::BTreeMap::new(),
         }
     }
 
@@ -187,6 +210,17 @@ impl Recorder {
         }
     }
 
+    /// A media packet at the gateway's boundary: counted per direction, not
+    /// written line by line (the transcript ends with a summary).
+    pub fn media(&mut self, from: SocketAddr, to: SocketAddr, lost: bool) {
+        let e = self.media.entry((self.role(&from), self.role(&to))).or_insert((0, 0));
+        if lost {
+            e.1 += 1;
+        } else {
+            e.0 += 1;
+        }
+    }
+
     /// A free-form line (a scenario step, a fault).
     pub fn note(&mut self, now: Time, text: &str) {
         self.transcript.push_str(&format!("{:>9}  {text}\n", now.to_string()));
@@ -208,8 +242,19 @@ impl Recorder {
 
     /// The facts of the run, from the gateway's events and tables and what
     /// each peer observed.
-    pub fn facts(&self, gw_active_calls: usize, gw_transactions: usize, peers: &[&Peer]) -> BTreeMap<String, Vec<i64>> {
+    pub fn facts(&self, gw: &GatewayState, peers: &[&Peer]) -> BTreeMap<String, Vec<i64>> {
+        let (gw_active_calls, gw_transactions) = (gw.active_calls, gw.transactions);
         let mut facts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        facts.insert("gateway.media_streams".into(), vec![gw.media_streams as i64]);
+        facts.insert("gateway.rtp_forwarded".into(), vec![gw.media.rtp_forwarded as i64]);
+        let m = gw.media;
+        facts.insert(
+            "gateway.media_dropped".into(),
+            vec![
+                (m.dropped_malformed + m.dropped_no_destination + m.dropped_unknown_port + m.dropped_wrong_source)
+                    as i64,
+            ],
+        );
         let count = |f: &dyn Fn(&GatewayEvent) -> bool| self.events.iter().filter(|e| f(e)).count() as i64;
         facts.insert("gateway.calls_started".into(), vec![count(&|e| matches!(e, GatewayEvent::CallStarted { .. }))]);
         facts.insert("gateway.calls_answered".into(), vec![count(&|e| matches!(e, GatewayEvent::CallAnswered { .. }))]);
@@ -243,6 +288,9 @@ impl Recorder {
             );
             facts.insert(format!("{r}.pdd_ms"), o.pdd_ms.iter().map(|&d| d as i64).collect());
             facts.insert(format!("{r}.open_transactions"), vec![p.open_transactions() as i64]);
+            facts.insert(format!("{r}.rtp_sent"), vec![i64::from(o.rtp_sent)]);
+            facts.insert(format!("{r}.rtp_received"), vec![i64::from(o.rtp_received)]);
+            facts.insert(format!("{r}.rtp_unexpected_source"), vec![i64::from(o.rtp_unexpected_source)]);
             if r.starts_with("teams") {
                 teams_invites += i64::from(o.invites_received);
             }
@@ -251,8 +299,12 @@ impl Recorder {
         facts
     }
 
-    /// Close the record.
-    pub fn finish(self, facts: BTreeMap<String, Vec<i64>>, ended_at: Time) -> Outcome {
+    /// Close the record: the media summary ends the transcript.
+    pub fn finish(mut self, facts: BTreeMap<String, Vec<i64>>, ended_at: Time) -> Outcome {
+        for ((f, t), (delivered, lost)) in &self.media {
+            let lost = if *lost > 0 { format!(" ({lost} lost)") } else { String::new() };
+            self.transcript.push_str(&format!("    media  {f:>8} -> {t:<8}  {delivered} RTP/RTCP packets{lost}\n"));
+        }
         Outcome { transcript: self.transcript, facts, captured: self.captured, ladder: self.ladder, ended_at }
     }
 }

@@ -295,8 +295,13 @@ pub fn run(name: &str, sc: &Scenario, seed: u64) -> ScenarioRun {
     let mut problems: Vec<String> = sc.expect.iter().filter_map(|(k, v)| check(k, v, outcome.facts.get(k))).collect();
     // Invariants of every scenario: nothing leaks once the run settles.
     for (k, v) in &outcome.facts {
-        if (k.ends_with("open_transactions") || k == "gateway.active_calls") && v.iter().any(|&n| n != 0) {
+        let leak = k.ends_with("open_transactions") || k == "gateway.active_calls" || k == "gateway.media_streams";
+        if leak && v.iter().any(|&n| n != 0) {
             problems.push(format!("{k}: {v:?} left at the end (leak)"));
+        }
+        // Media anchoring: a party only ever hears the address its SDP named.
+        if k.ends_with("rtp_unexpected_source") && v.iter().any(|&n| n != 0) {
+            problems.push(format!("{k}: {v:?} RTP packets from an address the SDP did not name"));
         }
     }
     ScenarioRun { name: name.to_owned(), title: sc.title.clone(), problems, outcome }

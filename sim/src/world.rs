@@ -15,15 +15,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gateway::b2bua::{Gateway, GatewayConfig, Target};
+use gateway::b2bua::{Gateway, GatewayConfig, MediaConfig, Target};
+use gateway::media::relay::RelayConfig;
 use gateway::rng::Rng;
 use gateway::sip::transaction::TimerConfig;
 use gateway::sip::transport::{Output, TransportConfig};
 use gateway::time::Time;
 
 use crate::peer::Peer;
-use crate::record::Recorder;
 pub use crate::record::{Captured, Outcome};
+use crate::record::{GatewayState, Recorder};
 use crate::scenario::{Action, Scenario};
 
 /// The gateway's address in the simulated network.
@@ -95,6 +96,7 @@ pub fn gateway_config(sc: &Scenario) -> GatewayConfig {
         failover_statuses: vec![408, 503, 504],
         sbc_header: "Bridgehead/sim".into(),
         failure_map: Vec::new(),
+        media: Some(MediaConfig { address: addr(GW).ip(), relay: RelayConfig { port_min: 20_000, port_max: 20_999 } }),
     }
 }
 
@@ -146,6 +148,8 @@ impl World {
 
     /// Put a datagram on the network (with loss on the configured links).
     fn send(&mut self, from: SocketAddr, to: SocketAddr, data: Bytes) {
+        let sip = |a: &SocketAddr| a.port() == 5060 || a.port() == 5061;
+        let media = !sip(&from) && !sip(&to);
         let on_lossy_link = self.loss > 0.0 && {
             let (f, t) = (self.rec.role(&from), self.rec.role(&to));
             self.loss_roles
@@ -153,7 +157,14 @@ impl World {
                 .any(|r| *r == f || *r == t || (r == "teams" && (f.starts_with("teams") || t.starts_with("teams"))))
         };
         let lost = on_lossy_link && (self.loss_rng.next_u64() as f64 / u64::MAX as f64) < self.loss;
-        self.rec.datagram(self.now, from, to, &data, lost);
+        let gw_side = from.ip() == addr(GW).ip() || to.ip() == addr(GW).ip();
+        if media {
+            if gw_side {
+                self.rec.media(from, to, lost);
+            }
+        } else {
+            self.rec.datagram(self.now, from, to, &data, lost);
+        }
         if lost {
             return;
         }
@@ -170,6 +181,10 @@ impl World {
         for i in 0..self.peers.len() {
             let from = self.peers[i].addr;
             for (to, data) in self.peers[i].take_output() {
+                self.send(from, to, data);
+            }
+            let from = self.peers[i].media_addr();
+            for (to, data) in self.peers[i].take_media_output() {
                 self.send(from, to, data);
             }
         }
@@ -210,8 +225,14 @@ impl World {
                 if let Some((_, p)) = self.queue.pop_first() {
                     if p.to == addr(GW) {
                         self.gw.handle_datagram(self.now, p.from, p.data);
+                    } else if p.to.ip() == addr(GW).ip() {
+                        if let Some(f) = self.gw.handle_media(self.now, p.to.port(), p.from, &p.data) {
+                            self.send(SocketAddr::new(p.to.ip(), f.from_port), f.to, p.data);
+                        }
                     } else if let Some(peer) = self.peers.iter_mut().find(|x| x.addr == p.to) {
                         peer.handle_datagram(self.now, p.from, p.data);
+                    } else if let Some(peer) = self.peers.iter_mut().find(|x| x.media_addr() == p.to) {
+                        peer.handle_media(p.from, &p.data);
                     }
                 }
             } else if gw_at == Some(next) {
@@ -226,7 +247,7 @@ impl World {
             self.flush();
         }
         let peers: Vec<&Peer> = self.peers.iter().collect();
-        let facts = self.rec.facts(self.gw.active_calls(), self.gw.transactions(), &peers);
+        let facts = self.rec.facts(&GatewayState::of(&self.gw), &peers);
         self.rec.finish(facts, self.now)
     }
 }

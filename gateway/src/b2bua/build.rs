@@ -28,6 +28,8 @@ pub struct OutInvite<'a> {
     pub fqdn: &'a str,
     /// Extra headers for this side (X-MS-SBC toward Teams).
     pub extra: &'a [(&'a str, String)],
+    /// The body for this side (the incoming SDP, rewritten for media anchoring).
+    pub body: &'a [u8],
 }
 
 /// The user part of a URI (sip user or tel number), if any.
@@ -114,7 +116,7 @@ pub fn invite(o: &OutInvite<'_>) -> Vec<u8> {
     for (n, v) in o.extra {
         line(n, v.as_bytes());
     }
-    let body = req.body();
+    let body = o.body;
     if !body.is_empty() {
         if let Some(ct) = req.header_value(HeaderName::ContentType) {
             line("Content-Type", ct.as_bytes());

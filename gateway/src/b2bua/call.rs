@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{build, Gateway, GatewayEvent, Side, ALLOW};
+use crate::media::relay::StreamId;
 use crate::routing::{Refusal, Route};
 use crate::sip::dialog::{Dialog, DialogError};
 use crate::sip::msg::{build as mbuild, HeaderName, Message, Method};
@@ -56,6 +57,8 @@ struct Pending2xx {
 pub(super) struct Call {
     /// The call's log span: every line logged for it carries its fields.
     span: tracing::Span,
+    /// Relay streams, one per anchored m= line (index = m= line).
+    pub(super) media_streams: Vec<StreamId>,
     a_tx: TxId,
     a_req: Message,
     a_peer: Peer,
@@ -84,7 +87,7 @@ pub(super) struct Call {
 }
 
 impl Leg {
-    fn other(self) -> Leg {
+    pub(super) fn other(self) -> Leg {
         match self {
             Leg::A => Leg::B,
             Leg::B => Leg::A,
@@ -102,6 +105,14 @@ impl Call {
     }
 
     /// A leg's established dialog (B: the answered fork's).
+    fn dialog(&self, leg: Leg) -> Option<&Dialog> {
+        match leg {
+            Leg::A => self.a_dialog.as_ref(),
+            Leg::B => self.b_answered.and_then(|i| self.b_dialogs.get(i)),
+        }
+    }
+
+    /// A leg's established dialog, to send on.
     fn dialog_mut(&mut self, leg: Leg) -> Option<&mut Dialog> {
         match leg {
             Leg::A => self.a_dialog.as_mut(),
@@ -205,6 +216,7 @@ impl Gateway {
             failover_at: None,
             pending_2xx: Vec::new(),
             span: tracing::Span::none(),
+            media_streams: Vec::new(),
             a_req: req,
         };
         let mut call = call;
@@ -236,6 +248,26 @@ impl Gateway {
         let extra: Vec<(&str, String)> =
             if b_side == Side::Teams { vec![("X-MS-SBC", self.cfg.sbc_header.clone())] } else { Vec::new() };
         let Some(call) = self.calls.get(&id) else { return };
+        let ct = call.a_req.header_value(HeaderName::ContentType).unwrap_or("").to_owned();
+        let a_body = call.a_req.body().to_vec();
+        let body = match self.media_body(id, Leg::A, &ct, &a_body) {
+            Ok(b) => b.into_owned(),
+            Err(r) => {
+                if let Some(call) = self.calls.get(&id) {
+                    let (a_tx, tag) = (call.a_tx, call.a_tag.clone());
+                    self.respond(
+                        now,
+                        a_tx,
+                        r.status,
+                        super::reason_phrase(r.status),
+                        Some(&tag),
+                        &[("Warning", &r.warning)],
+                    );
+                }
+                return self.end_call(id, r.status, &r.warning);
+            }
+        };
+        let Some(call) = self.calls.get(&id) else { return };
         let data = build::invite(&build::OutInvite {
             incoming: &call.a_req,
             target: &target,
@@ -245,6 +277,7 @@ impl Gateway {
             contact: &contact,
             fqdn: &self.cfg.fqdn,
             extra: &extra,
+            body: &body,
         });
         let Ok(msg) = Message::parse_stream(Bytes::from(data)) else {
             return self.fail_call(now, id, 500, "Server Internal Error", "outgoing INVITE did not parse");
@@ -337,6 +370,7 @@ impl Gateway {
             self.by_dialog.remove(&(call.b_call_id.clone(), call.b_tag.clone()));
             self.by_server_invite.remove(&call.a_tx);
             self.by_client.retain(|_, (c, _)| *c != id);
+            self.close_media(&call.media_streams);
             let e = GatewayEvent::CallEnded { call: id, status, reason: reason.to_owned() };
             log_event(&call.span, &e);
             self.events.push_back(e);
@@ -345,6 +379,10 @@ impl Gateway {
 
     /// Relay a response from B onto A's INVITE transaction.
     fn relay_to_a(&mut self, now: Time, id: CallId, resp: &Message) {
+        let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
+        // An SDP that cannot be anchored is not relayed (the caller hears
+        // nothing rather than the far side's addresses).
+        let sdp = self.media_body(id, Leg::B, &ct, resp.body()).map(|b| b.into_owned()).unwrap_or_default();
         let Some(call) = self.calls.get(&id) else { return };
         let received = resp.status().unwrap_or(500);
         let status = self.map_failure(received);
@@ -354,9 +392,7 @@ impl Gateway {
             extra.push(("Contact", &contact));
             extra.push(("Allow", ALLOW));
         }
-        let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
-        let body = resp.body();
-        let body = (!body.is_empty()).then_some((ct.as_str(), body));
+        let body = (!sdp.is_empty()).then_some((ct.as_str(), sdp.as_slice()));
         let reason = if status == received {
             resp.reason().unwrap_or("").to_owned()
         } else {
@@ -456,8 +492,9 @@ impl Gateway {
             ClientPurpose::Relay { server_tx } => {
                 let Some(req) = self.txs.request(server_tx).cloned() else { return };
                 let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
-                let body = resp.body();
-                let body = (!body.is_empty()).then_some((ct.as_str(), body));
+                let from_leg = self.client_leg(id, tx).unwrap_or(Leg::B);
+                let sdp = self.media_body(id, from_leg, &ct, resp.body()).map(|b| b.into_owned()).unwrap_or_default();
+                let body = (!sdp.is_empty()).then_some((ct.as_str(), sdp.as_slice()));
                 let reason = resp.reason().unwrap_or("").to_owned();
                 let is_invite = req.method() == Some(Method::Invite);
                 let peer_proto = self.calls.get(&id).map_or(Proto::Udp, |c| c.a_peer.proto);
@@ -483,6 +520,13 @@ impl Gateway {
 
     /// A re-INVITE we relayed got a 2xx: ACK it on its leg at once.
     /// Returns the leg the re-INVITE was relayed on.
+    /// The leg a client transaction of the call was sent on.
+    fn client_leg(&self, id: CallId, tx: TxId) -> Option<Leg> {
+        let req = self.txs.request(tx)?;
+        let call = self.calls.get(&id)?;
+        Some(if req.call_id().ok() == Some(call.b_call_id.as_str()) { Leg::B } else { Leg::A })
+    }
+
     fn ack_relayed_reinvite(&mut self, id: CallId, tx: TxId, resp: &Message) -> Option<Leg> {
         let seq = resp.cseq().map_or(0, |c| c.seq);
         let req = self.txs.request(tx)?;
@@ -678,18 +722,24 @@ impl Gateway {
         }
         // Relay any other in-dialog request to the other leg.
         let Some(call) = self.calls.get(&id) else { return };
-        let peer = call.peer(other);
+        let (peer, has_dialog) = (call.peer(other), call.dialog(other).is_some());
         let via = self.via(peer.proto);
-        let Some(call) = self.calls.get_mut(&id) else { return };
-        let d = call.dialog_mut(other);
-        let Some(d) = d else {
+        if !has_dialog {
             self.respond(now, tx, 481, "Call/Transaction Does Not Exist", None, &[]);
             return;
-        };
+        }
         let name = req.method_str().unwrap_or("INFO").to_owned();
         let ct = req.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
-        let body = req.body();
-        let out = d.request(&name, None).print(&via, (!body.is_empty()).then_some((ct.as_str(), body)));
+        let body = match self.media_body(id, leg, &ct, req.body()) {
+            Ok(b) => b.into_owned(),
+            Err(r) => {
+                self.respond(now, tx, r.status, super::reason_phrase(r.status), None, &[("Warning", &r.warning)]);
+                return;
+            }
+        };
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(d) = call.dialog_mut(other) else { return };
+        let out = d.request(&name, None).print(&via, (!body.is_empty()).then_some((ct.as_str(), body.as_slice())));
         match Message::parse_stream(Bytes::from(out)).map(|m| self.txs.send_request(now, m, peer, is_reliable(&peer))) {
             Ok(Ok(ctx)) => {
                 self.by_client.insert(ctx, (id, ClientPurpose::Relay { server_tx: tx }));

@@ -22,6 +22,7 @@
 
 mod build;
 mod call;
+mod media;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::media::relay::{Forward, Relay, RelayConfig, RelayCounters};
 use crate::rng::Rng;
 use crate::routing::{Router, TrunkRouter};
 use crate::sip::msg::{build as mbuild, validate, Message, Method};
@@ -67,6 +69,23 @@ pub struct GatewayConfig {
     /// Failure statuses rewritten across legs (received -> shown), e.g.
     /// (503, 480); 487 after a CANCEL and 2xx are never mapped.
     pub failure_map: Vec<(u16, u16)>,
+    /// Media anchoring; `None`: SDP crosses unchanged (signalling only).
+    pub media: Option<MediaConfig>,
+}
+
+/// Media anchoring: where the relay's ports are, and the address SDP names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// The gateway's media address written in SDP (`c=`, `o=`).
+    pub address: std::net::IpAddr,
+    pub relay: RelayConfig,
+}
+
+/// Media sockets the shell opens and closes (RTP port; RTCP is port + 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaControl {
+    Open { port: u16 },
+    Close { port: u16 },
 }
 
 /// The RFC 3261 reason phrase of a status (for statuses the gateway writes).
@@ -145,6 +164,9 @@ impl GatewayEvent {
 /// The gateway core.
 pub struct Gateway {
     shedding: Shedding,
+    relay: Relay,
+    /// Ports opened and closed since the shell last asked.
+    media_control: VecDeque<MediaControl>,
     cfg: GatewayConfig,
     router: Box<dyn Router>,
     rng: Rng,
@@ -174,6 +196,8 @@ impl Gateway {
     pub fn with_router(cfg: GatewayConfig, seed: u64, router: Box<dyn Router>) -> Self {
         Gateway {
             shedding: Shedding::default(),
+            relay: Relay::new(&cfg.media.as_ref().map(|m| m.relay.clone()).unwrap_or_default()),
+            media_control: VecDeque::new(),
             router,
             rng: Rng::seeded(seed),
             transport: Transport::new(cfg.transport),
@@ -203,6 +227,32 @@ impl Gateway {
     /// Transactions in progress.
     pub fn transactions(&self) -> usize {
         self.txs.len()
+    }
+
+    /// A media packet arrived on our `port`: where to send it (from which
+    /// of our ports), if anywhere. Never allocates.
+    pub fn handle_media(&mut self, now: Time, port: u16, from: SocketAddr, packet: &[u8]) -> Option<Forward> {
+        self.relay.handle_packet(now, port, from, packet)
+    }
+
+    /// The media address SDP names, when media is anchored.
+    pub fn media_address(&self) -> Option<std::net::IpAddr> {
+        self.cfg.media.as_ref().map(|m| m.address)
+    }
+
+    /// Media sockets to open or close.
+    pub fn poll_media_control(&mut self) -> Option<MediaControl> {
+        self.media_control.pop_front()
+    }
+
+    /// The relay's counters (forwarded, dropped by reason).
+    pub fn media_counters(&self) -> RelayCounters {
+        self.relay.counters()
+    }
+
+    /// Media streams open (one per anchored m= line).
+    pub fn media_streams(&self) -> usize {
+        self.relay.streams()
     }
 
     /// What was refused for a bound (for the overload warning and metrics).

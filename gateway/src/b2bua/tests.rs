@@ -34,6 +34,7 @@ fn config() -> GatewayConfig {
         failover_statuses: vec![408, 503, 504],
         sbc_header: "Bridgehead/0.1.0".into(),
         failure_map: Vec::new(),
+        media: None,
     }
 }
 
@@ -350,4 +351,91 @@ fn our_own_invite_coming_back_is_a_loop() {
     let spiral = spiral.replace("Call-ID: op-call-1", "Call-ID: op-call-2");
     gw.handle_datagram(ms(6), addr(OP), Bytes::from(spiral));
     assert_eq!(gw.active_calls(), 2);
+}
+
+fn media_config() -> GatewayConfig {
+    GatewayConfig {
+        media: Some(MediaConfig {
+            address: "198.51.100.1".parse().expect("ip"),
+            relay: crate::media::relay::RelayConfig { port_min: 41_000, port_max: 41_099 },
+        }),
+        ..config()
+    }
+}
+
+/// The port of an SDP's first m=audio line.
+fn audio_port(sdp: &str) -> u16 {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|m| m.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("m= port")
+}
+
+#[test]
+fn media_is_anchored_and_no_address_crosses_legs() {
+    let mut gw = Gateway::new(media_config(), 12);
+    let to_teams = start(&mut gw);
+    let offer = String::from_utf8_lossy(to_teams.body()).into_owned();
+    assert!(!offer.contains("192.0.2.10"), "the operator's address leaked toward Teams:\n{offer}");
+    assert!(offer.contains("c=IN IP4 198.51.100.1\r\n") && offer.contains("o=- 1 1 IN IP4 198.51.100.1"), "{offer}");
+    let b_port = audio_port(&offer);
+    assert!((41_000..41_100).contains(&b_port), "{b_port}");
+    let controls: Vec<MediaControl> = std::iter::from_fn(|| gw.poll_media_control()).collect();
+    assert_eq!(controls.len(), 2, "one port pair per leg: {controls:?}");
+    // Teams answers from 52.114.7.7:50000.
+    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
+    let ok = crate::sip::msg::build::response(
+        &to_teams,
+        200,
+        "OK",
+        Some("t1"),
+        &[("Contact", "<sip:client@52.114.7.7>")],
+        Some(("application/sdp", answer.as_bytes())),
+    );
+    gw.handle_datagram(ms(50), addr(TEAMS[0]), Bytes::from(ok));
+    let o = out(&mut gw);
+    let to_op = to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 toward the operator");
+    let relayed = String::from_utf8_lossy(to_op.body()).into_owned();
+    assert!(!relayed.contains("52.114.7.7"), "Teams' address leaked toward the operator:\n{relayed}");
+    let a_port = audio_port(&relayed);
+    // RTP from the operator goes to Teams' SDP address, from the port Teams was given.
+    let rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+    let f = gw.handle_media(ms(60), a_port, addr("192.0.2.10:30000"), &rtp).expect("forwarded");
+    assert_eq!((f.from_port, f.to), (b_port, addr("52.114.7.7:50000")));
+    assert_eq!(gw.media_streams(), 1);
+    // The operator hangs up: the ports go back and the shell is told to close them.
+    let bye = "BYE sip:sbc.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKbye1\r\nMax-Forwards: 70\r\n\
+From: \"Alice\" <sip:+14255550199@op.example>;tag=op-a\r\nTo: <sip:+14255550100@sbc.example.com>;tag=TAG\r\n\
+Call-ID: op-call-1@192.0.2.10\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+        .replace("TAG", to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).as_deref().unwrap_or(""));
+    gw.handle_datagram(ms(70), addr(OP), Bytes::from(bye));
+    let to_teams_bye = to(&out(&mut gw), TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Bye));
+    let bye_b = to_teams_bye.expect("BYE toward Teams");
+    gw.handle_datagram(
+        ms(80),
+        addr(TEAMS[0]),
+        Bytes::from(crate::sip::msg::build::response(&bye_b, 200, "OK", None, &[], None)),
+    );
+    assert_eq!(gw.active_calls(), 0);
+    assert_eq!(gw.media_streams(), 0, "media ports released with the call");
+    let closes =
+        std::iter::from_fn(|| gw.poll_media_control()).filter(|c| matches!(c, MediaControl::Close { .. })).count();
+    assert_eq!(closes, 2);
+}
+
+#[test]
+fn an_sdp_the_gateway_cannot_read_gets_488_with_a_warning() {
+    let mut gw = Gateway::new(media_config(), 13);
+    let bad = op_invite().replace("m=audio 30000 RTP/AVP 0", "m=audio 99999 RTP/AVP 0");
+    gw.handle_datagram(ms(0), addr(OP), Bytes::from(bad));
+    let o = out(&mut gw);
+    let finals: Vec<Message> = to(&o, OP).into_iter().filter(|m| m.status().is_some_and(|s| s >= 200)).collect();
+    assert_eq!(finals.len(), 1, "{o:?}");
+    assert_eq!(finals[0].status(), Some(488));
+    let warning = finals[0].headers_by_name("Warning").next().map(|h| h.value.to_owned()).unwrap_or_default();
+    assert!(warning.starts_with("305 bridgehead") && warning.contains("line"), "{warning}");
+    assert!(to(&o, TEAMS[0]).is_empty(), "nothing sent toward Teams");
+    assert_eq!(gw.active_calls(), 0);
+    assert_eq!(gw.media_streams(), 0);
 }

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +23,8 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::net::{Datagrams, Listener, Network};
-use crate::b2bua::{Gateway, GatewayEvent, Shedding};
+use crate::b2bua::{Gateway, GatewayEvent, MediaControl, Shedding};
+use crate::media::relay::Forward;
 use crate::sip::transport::{ConnId, Output, Proto};
 use crate::time::Time;
 
@@ -42,6 +44,8 @@ pub trait Observer {
     fn sent(&mut self, _now: Time, _proto: Proto, _peer: SocketAddr, _data: &[u8]) {}
     /// A call event from the core.
     fn event(&mut self, _now: Time, _event: &GatewayEvent) {}
+    /// A media packet arrived on our `port`, and where it was forwarded.
+    fn media(&mut self, _now: Time, _port: u16, _from: SocketAddr, _data: &[u8], _forward: Option<Forward>) {}
     /// The loop finished a turn (all outputs flushed).
     fn turn(&mut self, _now: Time, _gw: &Gateway) {}
 }
@@ -123,9 +127,30 @@ where
     tx
 }
 
+/// A media packet read by a socket task.
+struct MediaPacket {
+    port: u16,
+    from: SocketAddr,
+    data: Bytes,
+}
+
+/// Media packets queued toward the loop (beyond it, readers wait: the
+/// kernel's socket buffer absorbs bursts and drops what overflows).
+const MEDIA_QUEUE: usize = 8192;
+
+/// One bound media socket and its reader.
+struct MediaSocket<U> {
+    socket: Rc<U>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
 /// The loop's sockets and connection table.
 struct Sockets<N: Network> {
     net: N,
+    /// Media sockets bind on this address.
+    media_ip: std::net::IpAddr,
+    media: HashMap<u16, MediaSocket<N::Udp>>,
+    media_tx: mpsc::Sender<MediaPacket>,
     udp: N::Udp,
     writers: HashMap<ConnId, (SocketAddr, mpsc::Sender<Bytes>)>,
     events: mpsc::Sender<StreamEvent>,
@@ -175,6 +200,44 @@ impl<N: Network> Sockets<N> {
         while let Some(e) = gw.poll_event() {
             obs.event(now, &e);
         }
+        while let Some(c) = gw.poll_media_control() {
+            match c {
+                MediaControl::Open { port } => {
+                    for p in [port, port.wrapping_add(1)] {
+                        self.open_media(p).await;
+                    }
+                }
+                MediaControl::Close { port } => {
+                    for p in [port, port.wrapping_add(1)] {
+                        if let Some(m) = self.media.remove(&p) {
+                            m.reader.abort();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bind a media port and start reading it.
+    async fn open_media(&mut self, port: u16) {
+        let addr = SocketAddr::new(self.media_ip, port);
+        let socket = match self.net.bind_udp(addr).await {
+            Ok(s) => Rc::new(s),
+            Err(e) => {
+                warn!(%addr, error = %e, "cannot bind a media port: its packets are lost");
+                return;
+            }
+        };
+        let (rd, tx) = (socket.clone(), self.media_tx.clone());
+        let reader = tokio::task::spawn_local(async move {
+            let mut buf = vec![0u8; 2048];
+            while let Ok((n, from)) = rd.recv_from(&mut buf).await {
+                if tx.send(MediaPacket { port, from, data: Bytes::copy_from_slice(&buf[..n]) }).await.is_err() {
+                    break;
+                }
+            }
+        });
+        self.media.insert(port, MediaSocket { socket, reader });
     }
 
     /// Open connection `conn` toward `to` and send `first` on it once open.
@@ -223,7 +286,19 @@ where
     let start = Instant::now();
     let now = move || Time::from_nanos(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
     let (ev_tx, mut ev_rx) = mpsc::channel::<StreamEvent>(EVENT_QUEUE);
-    let mut s = Sockets { net, udp, writers: HashMap::new(), events: ev_tx, next_conn: 1 };
+    let (media_tx, mut media_rx) = mpsc::channel::<MediaPacket>(MEDIA_QUEUE);
+    // Media ports bind where SIP listens (SDP may name another, public, address).
+    let media_ip = listen.ip();
+    let mut s = Sockets {
+        net,
+        media_ip,
+        media: HashMap::new(),
+        media_tx,
+        udp,
+        writers: HashMap::new(),
+        events: ev_tx,
+        next_conn: 1,
+    };
     let mut buf = vec![0u8; 65_536];
     let mut drain_until: Option<Instant> = None;
     let far = start + Duration::from_secs(86_400 * 365);
@@ -233,7 +308,8 @@ where
         let deadline =
             drain_until.map_or(deadline, |d| deadline.min(d).min(Instant::now() + Duration::from_millis(200)));
         // `biased`: branches are polled in this order, so the same inputs
-        // give the same decisions (the simulator relies on it).
+        // give the same decisions (the simulator relies on it), and
+        // signalling goes before media.
         tokio::select! {
             biased;
             _ = &mut stop, if drain_until.is_none() => {
@@ -291,6 +367,17 @@ where
                 }
                 Err(e) => warn!(error = %e, "tcp accept"),
             },
+            Some(p) = media_rx.recv() => {
+                let t = now();
+                let fwd = gw.handle_media(t, p.port, p.from, &p.data);
+                obs.media(t, p.port, p.from, &p.data, fwd);
+                if let Some(f) = fwd {
+                    if let Some(m) = s.media.get(&f.from_port) {
+                        let _ = m.socket.send_to(&p.data, f.to).await;
+                    }
+                }
+                continue;
+            }
         }
         let t = now();
         s.flush(t, gw, obs).await;
