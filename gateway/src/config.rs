@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::b2bua::{GatewayConfig, MediaConfig, Target};
+use crate::media::negotiate::LegPolicy;
 use crate::media::relay::RelayConfig;
 use crate::sip::msg::Limits;
 use crate::sip::transaction::TimerConfig;
@@ -66,6 +67,41 @@ struct RawMedia {
     port_min: u16,
     #[serde(default = "default_port_max")]
     port_max: u16,
+    #[serde(default)]
+    operator: RawLegPolicy,
+    #[serde(default)]
+    teams: RawLegPolicy,
+}
+
+/// The codec policy toward one side.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLegPolicy {
+    #[serde(default)]
+    codecs: Vec<String>,
+    telephone_event_pt: Option<u8>,
+    /// Offer SRTP (SDES) toward this side.
+    #[serde(default)]
+    srtp: bool,
+}
+
+/// Voice codecs a policy may name (pass-through for all; the gateway
+/// transcodes between PCMU and PCMA).
+const KNOWN_CODECS: [&str; 8] = ["PCMU", "PCMA", "G722", "G729", "opus", "SILK", "AMR", "AMR-WB"];
+
+fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) -> LegPolicy {
+    for (i, c) in raw.codecs.iter().enumerate() {
+        if !KNOWN_CODECS.iter().any(|k| k.eq_ignore_ascii_case(c)) {
+            errors
+                .push(err(format!("{field}.codecs[{i}]"), format!("'{c}' is not one of {}", KNOWN_CODECS.join(", "))));
+        }
+    }
+    if let Some(pt) = raw.telephone_event_pt {
+        if !(96..=127).contains(&pt) {
+            errors.push(err(format!("{field}.telephone_event_pt"), "a dynamic payload type is 96-127"));
+        }
+    }
+    LegPolicy { codecs: raw.codecs.clone(), telephone_event_pt: raw.telephone_event_pt, srtp: raw.srtp }
 }
 
 fn default_port_min() -> u16 {
@@ -297,9 +333,13 @@ impl Config {
                 errors.push(err("media.port_max", "the range must be port_min >= 1024 < port_max, 4 ports at least"));
                 return None;
             }
+            let operator = leg_policy("media.operator", &m.operator, &mut errors);
+            let teams = leg_policy("media.teams", &m.teams, &mut errors);
             address.map(|address| MediaConfig {
                 address,
                 relay: RelayConfig { port_min: m.port_min, port_max: m.port_max },
+                operator,
+                teams,
             })
         });
         if let (Some(m), Ok(l)) = (&media, &listen) {
@@ -382,6 +422,12 @@ mod tests {
         let bad = EXAMPLE.replace("port_max = 59999", "port_max = 40001");
         let errs = Config::from_toml(&bad).unwrap_err();
         assert!(errs.iter().any(|e| e.field == "media.port_max"), "{errs:?}");
+        assert_eq!(m.teams.codecs, ["PCMU", "PCMA"]);
+        assert_eq!(m.teams.telephone_event_pt, Some(101));
+        assert!(m.teams.srtp && !m.operator.srtp, "SRTP toward Teams only");
+        let codec = EXAMPLE.replace("codecs = [\"PCMU\", \"PCMA\"]", "codecs = [\"PCMU\", \"iLBC2\"]");
+        let errs = Config::from_toml(&codec).unwrap_err();
+        assert!(errs.iter().any(|e| e.field == "media.teams.codecs[1]" && e.reason.contains("iLBC2")), "{errs:?}");
     }
 
     #[test]

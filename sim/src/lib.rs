@@ -5,6 +5,7 @@
 //! reports; the deterministic turmoil world and the call-flow suites build
 //! on the same runner and report types (see ARCHITECTURE.md).
 
+pub mod audio;
 pub mod conformance;
 pub mod net_world;
 pub mod pcap;

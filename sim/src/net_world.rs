@@ -22,7 +22,6 @@ use bytes::Bytes;
 use gateway::b2bua::{Gateway, GatewayEvent};
 use gateway::io::driver::{self, Observer};
 use gateway::io::turmoil_net::TurmoilNet;
-use gateway::media::relay::Forward;
 use gateway::sip::msg::{Frame, Limits, StreamFramer};
 use gateway::sip::transport::Proto;
 use gateway::time::Time;
@@ -104,13 +103,13 @@ impl Observer for Tap {
     fn event(&mut self, _now: Time, e: &GatewayEvent) {
         self.shared.borrow_mut().rec.event(sim_now(), e.clone());
     }
-    fn media(&mut self, _now: Time, port: u16, from: SocketAddr, _data: &[u8], forward: Option<Forward>) {
+    fn media_received(&mut self, _now: Time, port: u16, from: SocketAddr, data: &[u8]) {
         let mut s = self.shared.borrow_mut();
         s.activity += 1;
-        s.rec.media(from, SocketAddr::new(self.me.ip(), port), false);
-        if let Some(f) = forward {
-            s.rec.media(SocketAddr::new(self.me.ip(), f.from_port), f.to, false);
-        }
+        s.rec.media(from, SocketAddr::new(self.me.ip(), port), data, false);
+    }
+    fn media_sent(&mut self, _now: Time, from_port: u16, to: SocketAddr, data: &[u8]) {
+        self.shared.borrow_mut().rec.media(SocketAddr::new(self.me.ip(), from_port), to, data, false);
     }
     fn turn(&mut self, _now: Time, gw: &Gateway) {
         self.shared.borrow_mut().gw.tables = GatewayState::of(gw);

@@ -21,6 +21,10 @@ use gateway::sip::transaction::{TimerConfig, Transactions, TxEvent, TxId};
 use gateway::sip::transport::Proto;
 use gateway::time::Time;
 
+use gateway::media::srtp::{Context, MasterKey, Suite};
+
+use crate::audio::{Law, Listener, Speaker, CANDIDATES, FRAME};
+
 /// How a party answers an INVITE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Behaviour {
@@ -37,6 +41,12 @@ pub struct Behaviour {
     pub answer_after: Option<Duration>,
     /// Which fork answers (0-based).
     pub answering_fork: u32,
+    /// G.711 laws it offers and accepts, in order.
+    pub codecs: Vec<Law>,
+    /// Its telephone-event payload type.
+    pub telephone_event_pt: u8,
+    /// It speaks SRTP (RTP/SAVP, an SDES key of its own).
+    pub srtp: bool,
 }
 
 impl Default for Behaviour {
@@ -49,6 +59,9 @@ impl Default for Behaviour {
             early_media: false,
             answer_after: Some(Duration::from_secs(2)),
             answering_fork: 0,
+            codecs: vec![Law::Mu],
+            telephone_event_pt: 101,
+            srtp: false,
         }
     }
 }
@@ -78,6 +91,13 @@ pub struct Observed {
     /// RTP packets that came from another address than the SDP it was
     /// given names (symmetric RTP broken, or a topology leak).
     pub rtp_unexpected_source: u32,
+    /// RTP packets with a payload type it did not offer or accept.
+    pub rtp_undecodable: u32,
+    /// DTMF digits it sent and received as RFC 4733 events.
+    pub dtmf_sent: Vec<char>,
+    pub dtmf_received: Vec<char>,
+    /// SRTP packets that did not decrypt and authenticate.
+    pub srtp_failures: u32,
 }
 
 /// The media port every party offers (on its own IP).
@@ -95,27 +115,63 @@ struct Flow {
     ssrc: u32,
     seq: u16,
     ts: u32,
+    /// The law it sends in: the first of its codecs the SDP it was given lists.
+    law: Law,
+    /// The telephone-event payload type the SDP it was given names.
+    te_pt: Option<u8>,
+    /// Digits to send (RFC 4733), one per 100 ms.
+    digits: std::collections::VecDeque<char>,
 }
 
 /// Where an SDP says to send media, and its direction (an independent,
 /// minimal reading: `c=IN IP4`, the first `m=audio` port, `a=<direction>`).
 fn sdp_target(body: &[u8]) -> Option<(SocketAddr, String)> {
+    sdp_read(body).map(|(a, d, _)| (a, d))
+}
+
+/// The telephone-event payload type an SDP names, if any.
+fn sdp_telephone_event(body: &[u8]) -> Option<u8> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.lines().find_map(|l| {
+        let (pt, enc) = l.trim_end().strip_prefix("a=rtpmap:")?.split_once(' ')?;
+        enc.to_ascii_lowercase().starts_with("telephone-event/").then(|| pt.parse().ok()).flatten()
+    })
+}
+
+/// The target, direction and payload types of an SDP's first m=audio line.
+fn sdp_read(body: &[u8]) -> Option<(SocketAddr, String, Vec<u8>)> {
     let text = std::str::from_utf8(body).ok()?;
     let mut ip = None;
     let mut port = None;
+    let mut pts = Vec::new();
     let mut dir = "sendrecv".to_owned();
     for line in text.lines().map(str::trim_end) {
         if let Some(a) = line.strip_prefix("c=IN IP4 ") {
             ip = a.split('/').next().and_then(|a| a.parse::<std::net::Ipv4Addr>().ok());
         } else if let Some(m) = line.strip_prefix("m=audio ") {
-            port = m.split_whitespace().next().and_then(|p| p.parse::<u16>().ok());
+            let mut f = m.split_whitespace();
+            port = f.next().and_then(|p| p.parse::<u16>().ok());
+            pts = f.skip(1).filter_map(|p| p.parse::<u8>().ok()).collect();
         } else if let Some(d) = line.strip_prefix("a=") {
             if matches!(d, "sendrecv" | "sendonly" | "recvonly" | "inactive") {
                 dir = d.to_owned();
             }
         }
     }
-    Some((SocketAddr::new(ip?.into(), port?), dir))
+    Some((SocketAddr::new(ip?.into(), port?), dir, pts))
+}
+
+/// Protect an RTP packet when the party speaks SRTP.
+fn seal(ctx: &mut Option<Context>, mut p: Vec<u8>) -> Vec<u8> {
+    if let Some(c) = ctx {
+        let n = p.len();
+        p.resize(n + 16, 0);
+        match c.protect_rtp(&mut p, n) {
+            Ok(m) => p.truncate(m),
+            Err(_) => p.truncate(n),
+        }
+    }
+    p
 }
 
 /// The direction that answers an offered one.
@@ -128,10 +184,23 @@ fn answer_direction(offered: &str) -> &'static str {
     }
 }
 
-const SDP_TEMPLATE: &str = "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na={dir}\r\n";
-
-fn sdp(ip: &str, dir: &str) -> String {
-    SDP_TEMPLATE.replace("{ip}", ip).replace("{dir}", dir)
+/// This party's SDP: its codecs, telephone-event, a direction, its SRTP key.
+fn sdp(ip: &str, dir: &str, codecs: &[Law], te: u8, key: Option<&MasterKey>) -> String {
+    let pts: Vec<String> = codecs.iter().map(|l| l.pt().to_string()).chain([te.to_string()]).collect();
+    let proto = if key.is_some() { "RTP/SAVP" } else { "RTP/AVP" };
+    let mut s = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {MEDIA_PORT} {proto} {}\r\n",
+        pts.join(" ")
+    );
+    if let Some(k) = key {
+        s.push_str(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 {}\r\n", k.to_inline()));
+    }
+    for l in codecs {
+        let name = if *l == Law::Mu { "PCMU" } else { "PCMA" };
+        s.push_str(&format!("a=rtpmap:{} {name}/8000\r\n", l.pt()));
+    }
+    s.push_str(&format!("a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\na={dir}\r\n"));
+    s
 }
 
 /// A call this party placed.
@@ -182,6 +251,16 @@ pub struct Peer {
     proto: Proto,
     media: Option<Flow>,
     media_out: Vec<(SocketAddr, Bytes)>,
+    speaker: Speaker,
+    /// What it heard, for the listening checks.
+    pub listener: Listener,
+    /// Timestamp of the last telephone-event completed.
+    last_event_ts: Option<u32>,
+    /// Its SRTP key (it sends with it), and the contexts of its stream.
+    srtp_key: MasterKey,
+    srtp_tx: Option<Context>,
+    srtp_rx: Option<Context>,
+    srtp_rx_key: Option<MasterKey>,
     /// The direction of our last re-INVITE offer (applied when answered).
     offered_direction: Option<String>,
 }
@@ -205,6 +284,15 @@ impl Peer {
             proto: Proto::Udp,
             media: None,
             media_out: Vec::new(),
+            speaker: Speaker::new(if role == "operator" { CANDIDATES[0] } else { CANDIDATES[1] }),
+            listener: Listener::default(),
+            last_event_ts: None,
+            srtp_key: MasterKey::from_bytes(std::array::from_fn(|i| {
+                (seed as u8).wrapping_mul(31).wrapping_add(i as u8)
+            })),
+            srtp_tx: None,
+            srtp_rx: None,
+            srtp_rx_key: None,
             offered_direction: None,
         }
     }
@@ -215,13 +303,19 @@ impl Peer {
         self
     }
 
-    /// Carry out a scenario step: `call [number]`, `hangup`, `cancel`, `reinvite [direction]`.
+    /// Carry out a scenario step: `call [number]`, `hangup`, `cancel`,
+    /// `reinvite [direction]`, `dtmf DIGITS` (RFC 4733 events, one per 100 ms).
     pub fn act(&mut self, now: Time, verb: &str, arg: Option<&str>) {
         match verb {
             "call" => self.call(now, arg.unwrap_or("+14255550100")),
             "hangup" => self.in_dialog_request(now, "BYE", ""),
             "cancel" => self.cancel(now),
             "reinvite" => self.in_dialog_request(now, "INVITE", arg.unwrap_or("sendrecv")),
+            "dtmf" => {
+                if let Some(f) = self.media.as_mut() {
+                    f.digits.extend(arg.unwrap_or("").chars().filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#'));
+                }
+            }
             _ => {}
         }
         self.drain(now);
@@ -268,9 +362,52 @@ impl Peer {
         std::mem::take(&mut self.media_out)
     }
 
+    /// This party's own SDP with a direction.
+    fn own_sdp(&self, dir: &str) -> String {
+        let key = self.behaviour.srtp.then_some(&self.srtp_key);
+        sdp(&self.ip(), dir, &self.behaviour.codecs, self.behaviour.telephone_event_pt, key)
+    }
+
     /// An RTP packet arrived on our media port.
-    pub fn handle_media(&mut self, from: SocketAddr, _data: &[u8]) {
+    pub fn handle_media(&mut self, from: SocketAddr, data: &[u8]) {
         self.observed.rtp_received += 1;
+        let mut plain;
+        let data = if self.behaviour.srtp {
+            plain = data.to_vec();
+            let Some(ctx) = self.srtp_rx.as_mut() else {
+                self.observed.srtp_failures += 1;
+                return;
+            };
+            match ctx.unprotect_rtp(&mut plain, data.len()) {
+                Ok(n) => &plain[..n],
+                Err(_) => {
+                    self.observed.srtp_failures += 1;
+                    return;
+                }
+            }
+        } else {
+            data
+        };
+        // Listen: the payload type names the law in our own numbering.
+        let pt = data.get(1).map(|b| b & 0x7f);
+        if pt == Some(self.behaviour.telephone_event_pt) && data.len() >= 16 {
+            // RFC 4733: a digit is complete at its first end packet.
+            let ts = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+            if data[13] & 0x80 != 0 && self.last_event_ts != Some(ts) {
+                self.last_event_ts = Some(ts);
+                let d = match data[12] {
+                    10 => '*',
+                    11 => '#',
+                    e => char::from_digit(u32::from(e), 10).unwrap_or('?'),
+                };
+                self.observed.dtmf_received.push(d);
+            }
+            return;
+        }
+        match pt.and_then(Law::of_pt).filter(|l| self.behaviour.codecs.contains(l)) {
+            Some(law) if data.len() >= 12 + FRAME => self.listener.hear(law, &data[12..]),
+            _ => self.observed.rtp_undecodable += 1,
+        }
         // (Packets still in flight when the call ended are not counted as strays.)
         if self.media.as_ref().is_some_and(|f| f.remote != from) {
             self.observed.rtp_unexpected_source += 1;
@@ -279,11 +416,36 @@ impl Peer {
 
     /// Start (or move) our media toward what `body` names.
     fn start_media(&mut self, now: Time, body: &[u8], our_direction: &str) {
-        let Some((remote, _)) = sdp_target(body) else { return };
+        let Some((remote, _, pts)) = sdp_read(body) else { return };
+        let law = pts.iter().find_map(|&p| Law::of_pt(p).filter(|l| self.behaviour.codecs.contains(l)));
+        let law = law.unwrap_or(self.behaviour.codecs.first().copied().unwrap_or(Law::Mu));
         let sending = matches!(our_direction, "sendrecv" | "sendonly");
+        let te_pt = sdp_telephone_event(body);
+        if self.behaviour.srtp {
+            // It sends with its own key; what it receives is keyed by the crypto line it was given.
+            let theirs = std::str::from_utf8(body).ok().and_then(|t| {
+                t.lines().find_map(|l| {
+                    let rest = l.trim_end().strip_prefix("a=crypto:")?;
+                    let mut f = rest.split_whitespace();
+                    let (_, suite, key) = (f.next()?, f.next()?, f.next()?);
+                    let suite = Suite::from_sdes(suite)?;
+                    MasterKey::from_inline(key).ok().map(|k| (suite, k))
+                })
+            });
+            if self.srtp_tx.is_none() {
+                self.srtp_tx = Some(Context::new(Suite::AesCm128HmacSha1_80, &self.srtp_key));
+            }
+            let same = self.srtp_rx_key.as_ref() == theirs.as_ref().map(|(_, k)| k);
+            if !same {
+                self.srtp_rx = theirs.as_ref().map(|(s, k)| Context::new(*s, k));
+                self.srtp_rx_key = theirs.map(|(_, k)| k);
+            }
+        }
         match &mut self.media {
             Some(f) => {
                 f.remote = remote;
+                f.law = law;
+                f.te_pt = te_pt;
                 if sending && !f.sending {
                     f.next = now;
                 }
@@ -291,7 +453,8 @@ impl Peer {
             }
             None => {
                 let ssrc = (self.rng.next_u64() >> 32) as u32;
-                self.media = Some(Flow { remote, sending, next: now, ssrc, seq: 1, ts: 0 });
+                let digits = Default::default();
+                self.media = Some(Flow { remote, sending, next: now, ssrc, seq: 1, ts: 0, law, te_pt, digits });
             }
         }
     }
@@ -299,13 +462,38 @@ impl Peer {
     fn send_media(&mut self, now: Time) {
         let Some(f) = self.media.as_mut() else { return };
         while f.sending && f.next <= now {
+            let te = f.te_pt.filter(|_| f.ts % 800 == 0).and_then(|pt| f.digits.pop_front().map(|d| (pt, d)));
+            if let Some((pt, d)) = te {
+                // RFC 4733: three updates then three end packets, one timestamp.
+                let event = match d {
+                    '*' => 10,
+                    '#' => 11,
+                    c => c.to_digit(10).unwrap_or(0) as u8,
+                };
+                for (i, (end, dur)) in
+                    [(false, 160u16), (false, 320), (false, 480), (true, 640), (true, 640), (true, 640)]
+                        .into_iter()
+                        .enumerate()
+                {
+                    let mut p = Vec::with_capacity(16);
+                    p.extend_from_slice(&[0x80, pt | if i == 0 { 0x80 } else { 0 }]);
+                    p.extend_from_slice(&f.seq.to_be_bytes());
+                    p.extend_from_slice(&f.ts.to_be_bytes());
+                    p.extend_from_slice(&f.ssrc.to_be_bytes());
+                    p.extend_from_slice(&[event, if end { 0x8a } else { 0x0a }]);
+                    p.extend_from_slice(&dur.to_be_bytes());
+                    self.media_out.push((f.remote, Bytes::from(seal(&mut self.srtp_tx, p))));
+                    f.seq = f.seq.wrapping_add(1);
+                }
+                self.observed.dtmf_sent.push(d);
+            }
             let mut p = Vec::with_capacity(172);
-            p.extend_from_slice(&[0x80, 0]);
+            p.extend_from_slice(&[0x80, f.law.pt()]);
             p.extend_from_slice(&f.seq.to_be_bytes());
             p.extend_from_slice(&f.ts.to_be_bytes());
             p.extend_from_slice(&f.ssrc.to_be_bytes());
-            p.extend_from_slice(&[0xff; 160]); // PCMU silence
-            self.media_out.push((f.remote, Bytes::from(p)));
+            p.extend_from_slice(&self.speaker.frame(f.law));
+            self.media_out.push((f.remote, Bytes::from(seal(&mut self.srtp_tx, p))));
             f.seq = f.seq.wrapping_add(1);
             f.ts = f.ts.wrapping_add(160);
             f.next = f.next + PTIME;
@@ -331,7 +519,7 @@ impl Peer {
     /// Place a call to `number`.
     pub fn call(&mut self, now: Time, number: &str) {
         let (tag, call_id, via) = (self.rng.tag(), self.rng.call_id(), self.via());
-        let body = sdp(&self.ip(), "sendrecv");
+        let body = self.own_sdp("sendrecv");
         let text = format!(
             "INVITE sip:{number}@{gw};user=phone SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
 From: <sip:+14255550199@{me}>;tag={tag}\r\nTo: <sip:{number}@{gw}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
@@ -378,7 +566,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
             _ => {}
         }
         let via = self.via();
-        let body = (method == "INVITE").then(|| sdp(&self.ip(), direction));
+        let body = (method == "INVITE").then(|| self.own_sdp(direction));
         let ct = match &body {
             Some(b) => format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
             None => "Content-Length: 0\r\n\r\n".to_owned(),
@@ -543,7 +731,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 if self.media.is_some() {
                     self.start_media(now, msg.body(), dir);
                 }
-                let body = sdp(&self.ip(), dir);
+                let body = self.own_sdp(dir);
                 self.respond(now, tx, 200, None, Some(body));
             }
             Some(Method::Cancel) => {
@@ -581,7 +769,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                     return;
                 }
                 let (tx, tag) = (c.tx, c.tags.get(fork as usize).cloned());
-                let body = (status == 183).then(|| sdp(&self.ip(), "sendrecv"));
+                let body = (status == 183).then(|| self.own_sdp("sendrecv"));
                 self.respond(now, tx, status, tag.as_deref(), body);
             }
             Timed::Answer { call } => {
@@ -594,7 +782,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 c.answered_tag = Some(tag.clone());
                 let tx = c.tx;
                 let offer = c.invite.body().to_vec();
-                let body = sdp(&self.ip(), "sendrecv");
+                let body = self.own_sdp("sendrecv");
                 self.respond(now, tx, 200, Some(&tag), Some(body));
                 self.start_media(now, &offer, "sendrecv");
             }

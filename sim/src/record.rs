@@ -68,6 +68,9 @@ impl Tokens {
     }
 }
 
+/// Media packets of one direction: delivered, lost, delivered by payload type.
+type MediaTally = (u64, u64, BTreeMap<u8, u64>);
+
 /// The gateway's tables at the end of a run, for the facts.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GatewayState {
@@ -97,8 +100,9 @@ pub struct Recorder {
     captured: Vec<Captured>,
     events: Vec<GatewayEvent>,
     framers: HashMap<(SocketAddr, SocketAddr), StreamFramer>,
-    /// Media packets per (from role, to role): (delivered, lost).
-    media: std::collections::BTreeMap<(String, String), (u64, u64)>,
+    /// Media packets per (from role, to role): delivered, lost, and the
+    /// delivered ones by payload type (RTCP under 255).
+    media: BTreeMap<(String, String), MediaTally>,
 }
 
 impl Recorder {
@@ -116,7 +120,7 @@ impl Recorder {
             captured: Vec::new(),
             events: Vec::new(),
             framers: HashMap::new(),
-            media: std::collections::BTreeMap::new(),
+            media: BTreeMap::new(),
         }
     }
 
@@ -212,12 +216,18 @@ impl Recorder {
 
     /// A media packet at the gateway's boundary: counted per direction, not
     /// written line by line (the transcript ends with a summary).
-    pub fn media(&mut self, from: SocketAddr, to: SocketAddr, lost: bool) {
-        let e = self.media.entry((self.role(&from), self.role(&to))).or_insert((0, 0));
+    pub fn media(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8], lost: bool) {
+        let e = self.media.entry((self.role(&from), self.role(&to))).or_default();
         if lost {
             e.1 += 1;
         } else {
             e.0 += 1;
+            let pt = match data.get(1) {
+                Some(b) if (192..=223).contains(b) => 255,
+                Some(b) => b & 0x7f,
+                None => 254,
+            };
+            *e.2.entry(pt).or_insert(0) += 1;
         }
     }
 
@@ -247,6 +257,11 @@ impl Recorder {
         let mut facts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         facts.insert("gateway.media_streams".into(), vec![gw.media_streams as i64]);
         facts.insert("gateway.rtp_forwarded".into(), vec![gw.media.rtp_forwarded as i64]);
+        facts.insert("gateway.rtp_transcoded".into(), vec![gw.media.transcoded as i64]);
+        facts.insert(
+            "gateway.srtp_dropped".into(),
+            vec![(gw.media.dropped_srtp_auth + gw.media.dropped_srtp_replay) as i64],
+        );
         let m = gw.media;
         facts.insert(
             "gateway.media_dropped".into(),
@@ -291,6 +306,20 @@ impl Recorder {
             facts.insert(format!("{r}.rtp_sent"), vec![i64::from(o.rtp_sent)]);
             facts.insert(format!("{r}.rtp_received"), vec![i64::from(o.rtp_received)]);
             facts.insert(format!("{r}.rtp_unexpected_source"), vec![i64::from(o.rtp_unexpected_source)]);
+            facts.insert(format!("{r}.rtp_undecodable"), vec![i64::from(o.rtp_undecodable)]);
+            facts.insert(format!("{r}.srtp_failures"), vec![i64::from(o.srtp_failures)]);
+            // DTMF digits as numbers (RFC 4733 event codes: * = 10, # = 11).
+            let code = |d: &char| match d {
+                '*' => 10,
+                '#' => 11,
+                c => i64::from(c.to_digit(10).unwrap_or(99)),
+            };
+            facts.insert(format!("{r}.dtmf_sent"), o.dtmf_sent.iter().map(code).collect());
+            facts.insert(format!("{r}.dtmf_received"), o.dtmf_received.iter().map(code).collect());
+            // Listening: the tone it heard (Hz) and its share of the power (%).
+            let (hz, share) = p.listener.dominant().unwrap_or((0, 0));
+            facts.insert(format!("{r}.heard_hz"), vec![i64::from(hz)]);
+            facts.insert(format!("{r}.heard_share_pct"), vec![i64::from(share)]);
             if r.starts_with("teams") {
                 teams_invites += i64::from(o.invites_received);
             }
@@ -301,9 +330,18 @@ impl Recorder {
 
     /// Close the record: the media summary ends the transcript.
     pub fn finish(mut self, facts: BTreeMap<String, Vec<i64>>, ended_at: Time) -> Outcome {
-        for ((f, t), (delivered, lost)) in &self.media {
-            let lost = if *lost > 0 { format!(" ({lost} lost)") } else { String::new() };
-            self.transcript.push_str(&format!("    media  {f:>8} -> {t:<8}  {delivered} RTP/RTCP packets{lost}\n"));
+        for ((f, t), (delivered, lost, by_pt)) in &self.media {
+            let lost = if *lost > 0 { format!(", {lost} lost") } else { String::new() };
+            let pts: Vec<String> = by_pt
+                .iter()
+                .map(|(pt, n)| match pt {
+                    255 => format!("RTCP x{n}"),
+                    254 => format!("empty x{n}"),
+                    pt => format!("PT {pt} x{n}"),
+                })
+                .collect();
+            self.transcript
+                .push_str(&format!("    media  {f:>8} -> {t:<8}  {delivered} packets ({}){lost}\n", pts.join(", ")));
         }
         Outcome { transcript: self.transcript, facts, captured: self.captured, ladder: self.ladder, ended_at }
     }

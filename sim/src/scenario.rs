@@ -35,6 +35,18 @@ pub struct PartySpec {
     pub proxies: Vec<String>,
     /// `udp` (default) or `tcp` between this party and the gateway.
     pub transport: String,
+    /// The gateway's codec policy toward this party (empty: pass-through).
+    pub gateway_codecs: Vec<String>,
+    /// The payload type the gateway offers telephone-event at toward this party.
+    pub gateway_telephone_event_pt: Option<u8>,
+    /// The codecs this party offers and accepts, in order (default PCMU).
+    pub codecs: Vec<String>,
+    /// This party's telephone-event payload type (default 101).
+    pub telephone_event_pt: u8,
+    /// This party speaks SRTP (RTP/SAVP with an SDES key); Teams does.
+    pub srtp: bool,
+    /// The gateway offers SRTP toward this party.
+    pub gateway_srtp: bool,
 }
 
 impl Default for PartySpec {
@@ -49,11 +61,26 @@ impl Default for PartySpec {
             reject: None,
             proxies: Vec::new(),
             transport: "udp".into(),
+            gateway_codecs: Vec::new(),
+            gateway_telephone_event_pt: None,
+            codecs: vec!["PCMU".into()],
+            telephone_event_pt: 101,
+            srtp: false,
+            gateway_srtp: false,
         }
     }
 }
 
 impl PartySpec {
+    /// The gateway's codec policy toward this party.
+    pub fn codec_policy(&self) -> gateway::media::negotiate::LegPolicy {
+        gateway::media::negotiate::LegPolicy {
+            codecs: self.gateway_codecs.clone(),
+            telephone_event_pt: self.gateway_telephone_event_pt,
+            srtp: self.gateway_srtp,
+        }
+    }
+
     /// The transport this party uses toward the gateway.
     pub fn proto(&self) -> Proto {
         if self.transport == "tcp" {
@@ -72,6 +99,17 @@ impl PartySpec {
             early_media: self.early_media,
             answer_after: (!self.never_answers).then(|| Duration::from_millis(self.answer_after_ms)),
             answering_fork: self.answering_fork,
+            codecs: self
+                .codecs
+                .iter()
+                .filter_map(|c| match c.to_ascii_uppercase().as_str() {
+                    "PCMU" => Some(crate::audio::Law::Mu),
+                    "PCMA" => Some(crate::audio::Law::A),
+                    _ => None,
+                })
+                .collect(),
+            telephone_event_pt: self.telephone_event_pt,
+            srtp: self.srtp,
         }
     }
 }
@@ -125,7 +163,7 @@ pub struct Action {
 }
 
 const PARTIES: [&str; 6] = ["operator", "teams", "teams-1", "teams-2", "teams-3", "net"];
-const VERBS: [&str; 4] = ["call", "hangup", "cancel", "reinvite"];
+const VERBS: [&str; 5] = ["call", "hangup", "cancel", "reinvite", "dtmf"];
 /// Faults (party `net`, network harness only): `partition a,b`, `repair a,b`,
 /// `hold a,b` (messages wait), `release a,b`, `crash gw`, `restart gw`.
 const FAULTS: [&str; 6] = ["partition", "repair", "hold", "release", "crash", "restart"];
@@ -229,6 +267,11 @@ impl Scenario {
         for p in &sc.teams.proxies {
             if !(p == "up" || p == "silent" || p.parse::<u16>().is_ok_and(|c| (300..700).contains(&c))) {
                 return Err(bad(format!("teams.proxies: '{p}' is not up, silent or a status 300-699")));
+            }
+        }
+        for (field, list) in [("operator.codecs", &sc.operator.codecs), ("teams.codecs", &sc.teams.codecs)] {
+            if list.is_empty() || list.iter().any(|c| !matches!(c.to_ascii_uppercase().as_str(), "PCMU" | "PCMA")) {
+                return Err(bad(format!("{field}: the simulated parties speak PCMU and PCMA (at least one)")));
             }
         }
         if !matches!(sc.harness.as_str(), "memory" | "network") {

@@ -96,7 +96,12 @@ pub fn gateway_config(sc: &Scenario) -> GatewayConfig {
         failover_statuses: vec![408, 503, 504],
         sbc_header: "Bridgehead/sim".into(),
         failure_map: Vec::new(),
-        media: Some(MediaConfig { address: addr(GW).ip(), relay: RelayConfig { port_min: 20_000, port_max: 20_999 } }),
+        media: Some(MediaConfig {
+            address: addr(GW).ip(),
+            relay: RelayConfig { port_min: 20_000, port_max: 20_999 },
+            operator: sc.operator.codec_policy(),
+            teams: sc.teams.codec_policy(),
+        }),
     }
 }
 
@@ -160,7 +165,7 @@ impl World {
         let gw_side = from.ip() == addr(GW).ip() || to.ip() == addr(GW).ip();
         if media {
             if gw_side {
-                self.rec.media(from, to, lost);
+                self.rec.media(from, to, &data, lost);
             }
         } else {
             self.rec.datagram(self.now, from, to, &data, lost);
@@ -226,8 +231,12 @@ impl World {
                     if p.to == addr(GW) {
                         self.gw.handle_datagram(self.now, p.from, p.data);
                     } else if p.to.ip() == addr(GW).ip() {
-                        if let Some(f) = self.gw.handle_media(self.now, p.to.port(), p.from, &p.data) {
-                            self.send(SocketAddr::new(p.to.ip(), f.from_port), f.to, p.data);
+                        let mut buf = p.data.to_vec();
+                        let len = buf.len();
+                        buf.resize(len + 16, 0);
+                        if let Some((f, n)) = self.gw.handle_media(self.now, p.to.port(), p.from, &mut buf, len) {
+                            buf.truncate(n);
+                            self.send(SocketAddr::new(p.to.ip(), f.from_port), f.to, Bytes::from(buf));
                         }
                     } else if let Some(peer) = self.peers.iter_mut().find(|x| x.addr == p.to) {
                         peer.handle_datagram(self.now, p.from, p.data);

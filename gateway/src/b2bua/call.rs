@@ -59,12 +59,14 @@ pub(super) struct Call {
     span: tracing::Span,
     /// Relay streams, one per anchored m= line (index = m= line).
     pub(super) media_streams: Vec<StreamId>,
+    /// The last SDP offer relayed, awaiting its answer.
+    pub(super) media_offer: super::media::PendingOffer,
     a_tx: TxId,
     a_req: Message,
     a_peer: Peer,
     a_tag: String,
     a_dialog: Option<Dialog>,
-    b_side: Side,
+    pub(super) b_side: Side,
     /// The routed next hops, and which one the current attempt uses.
     b_route: Route,
     b_target: usize,
@@ -217,6 +219,7 @@ impl Gateway {
             pending_2xx: Vec::new(),
             span: tracing::Span::none(),
             media_streams: Vec::new(),
+            media_offer: Default::default(),
             a_req: req,
         };
         let mut call = call;
@@ -250,7 +253,7 @@ impl Gateway {
         let Some(call) = self.calls.get(&id) else { return };
         let ct = call.a_req.header_value(HeaderName::ContentType).unwrap_or("").to_owned();
         let a_body = call.a_req.body().to_vec();
-        let body = match self.media_body(id, Leg::A, &ct, &a_body) {
+        let body = match self.media_body(id, Leg::A, &ct, &a_body, true) {
             Ok(b) => b.into_owned(),
             Err(r) => {
                 if let Some(call) = self.calls.get(&id) {
@@ -382,7 +385,7 @@ impl Gateway {
         let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
         // An SDP that cannot be anchored is not relayed (the caller hears
         // nothing rather than the far side's addresses).
-        let sdp = self.media_body(id, Leg::B, &ct, resp.body()).map(|b| b.into_owned()).unwrap_or_default();
+        let sdp = self.media_body(id, Leg::B, &ct, resp.body(), false).map(|b| b.into_owned()).unwrap_or_default();
         let Some(call) = self.calls.get(&id) else { return };
         let received = resp.status().unwrap_or(500);
         let status = self.map_failure(received);
@@ -493,7 +496,8 @@ impl Gateway {
                 let Some(req) = self.txs.request(server_tx).cloned() else { return };
                 let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
                 let from_leg = self.client_leg(id, tx).unwrap_or(Leg::B);
-                let sdp = self.media_body(id, from_leg, &ct, resp.body()).map(|b| b.into_owned()).unwrap_or_default();
+                let sdp =
+                    self.media_body(id, from_leg, &ct, resp.body(), false).map(|b| b.into_owned()).unwrap_or_default();
                 let body = (!sdp.is_empty()).then_some((ct.as_str(), sdp.as_slice()));
                 let reason = resp.reason().unwrap_or("").to_owned();
                 let is_invite = req.method() == Some(Method::Invite);
@@ -730,7 +734,7 @@ impl Gateway {
         }
         let name = req.method_str().unwrap_or("INFO").to_owned();
         let ct = req.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
-        let body = match self.media_body(id, leg, &ct, req.body()) {
+        let body = match self.media_body(id, leg, &ct, req.body(), true) {
             Ok(b) => b.into_owned(),
             Err(r) => {
                 self.respond(now, tx, r.status, super::reason_phrase(r.status), None, &[("Warning", &r.warning)]);

@@ -9,19 +9,26 @@
 //! returns the body to send on the other: unchanged when it is not SDP or
 //! media anchoring is off; rewritten when it is SDP; or a refusal (488
 //! with a Warning naming the reason, 503 when the port pool is empty) that
-//! the caller turns into a SIP answer. Streams are opened per m= line on
-//! first sight and closed with the call; a rejected m= line (port 0)
-//! stays rejected and opens nothing.
+//! the caller turns into a SIP answer. The gateway does offer/answer with
+//! each leg ([`crate::media::negotiate`]): an offer is re-offered to the
+//! other leg under that leg's codec policy and remembered; the answer to
+//! it sets the relay's plan for both directions (payload-type renumbering,
+//! transcoding) and is answered to the offering leg in its own terms.
+//! Streams are opened per m= line on first sight and closed with the
+//! call; a rejected m= line (port 0) stays rejected and opens nothing.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use super::call::Leg;
 use super::{CallId, Gateway, MediaControl};
+use crate::media::negotiate::{self, Format, LegPolicy};
 use crate::media::relay::{Remote, Side, StreamId};
 use crate::media::sdp::{Connection, Sdp};
+use crate::media::srtp::{MasterKey, Suite};
 
-/// Attributes of the far network's ICE, dropped when the gateway anchors media.
+/// Attributes of the far network's ICE, dropped when the gateway anchors
+/// media (a=crypto lines are replaced: each leg gets the gateway's own key).
 const ICE_ATTRIBUTES: [&str; 7] =
     ["ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "candidate", "remote-candidates", "end-of-candidates"];
 
@@ -49,24 +56,72 @@ fn is_sdp(content_type: &str) -> bool {
     content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
 }
 
+/// An offer the gateway relayed (rewritten) and whose answer it awaits.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PendingOffer {
+    /// The leg the offer came from.
+    from: Option<Leg>,
+    /// Per m= line: what was offered, and what the gateway offered the other leg.
+    lines: Vec<Option<(Vec<Format>, Vec<Format>)>>,
+}
+
 impl Gateway {
-    /// The body to send on the leg opposite `from`, for `body` received on `from`.
+    /// The codec policy of the leg `leg` of call `id`.
+    fn leg_policy(&self, id: CallId, leg: Leg) -> LegPolicy {
+        let (Some(m), Some(call)) = (self.cfg.media.as_ref(), self.calls.get(&id)) else { return LegPolicy::default() };
+        let b_is_teams = call.b_side == crate::routing::Side::Teams;
+        let teams = (leg == Leg::B) == b_is_teams;
+        if teams {
+            m.teams.clone()
+        } else {
+            m.operator.clone()
+        }
+    }
+
+    /// The body to send on the leg opposite `from`, for `body` received on
+    /// `from`. `offer`: the body is an offer (a request's SDP, or a
+    /// response's when no offer of the other leg awaits its answer).
     pub(super) fn media_body<'a>(
         &mut self,
         id: CallId,
         from: Leg,
         content_type: &str,
         body: &'a [u8],
+        request: bool,
     ) -> Result<Cow<'a, [u8]>, MediaReject> {
         let Some(media_ip) = self.cfg.media.as_ref().map(|m| m.address) else { return Ok(Cow::Borrowed(body)) };
         if body.is_empty() || !is_sdp(content_type) {
             return Ok(Cow::Borrowed(body));
         }
+        let mut opened = Vec::new();
+        let r = self.rewrite_sdp(id, from, body, request, media_ip, &mut opened);
+        if r.is_err() {
+            // Nothing half-set-up: streams opened for a refused SDP go back.
+            self.close_media(&opened);
+        }
+        r.map(Cow::Owned)
+    }
+
+    fn rewrite_sdp(
+        &mut self,
+        id: CallId,
+        from: Leg,
+        body: &[u8],
+        request: bool,
+        media_ip: IpAddr,
+        opened: &mut Vec<StreamId>,
+    ) -> Result<Vec<u8>, MediaReject> {
         let mut sdp = Sdp::parse(body).map_err(MediaReject::not_acceptable)?;
+        let to = from.other();
+        let pending = self.calls.get(&id).map(|c| c.media_offer.clone()).unwrap_or_default();
+        let answering = !request && pending.from == Some(to);
+        let policy = self.leg_policy(id, to);
         let session_ip = sdp.connection().and_then(Connection::ip);
         let mut streams: Vec<StreamId> = self.calls.get(&id).map(|c| c.media_streams.clone()).unwrap_or_default();
+        let mut lines = Vec::new();
         for (i, m) in sdp.media_mut().iter_mut().enumerate() {
             if m.port == 0 {
+                lines.push(None);
                 continue;
             }
             let ip: Option<IpAddr> = m.connection.as_ref().and_then(Connection::ip).or(session_ip);
@@ -81,17 +136,69 @@ impl Gateway {
                         .open()
                         .map_err(|e| MediaReject { status: 503, warning: format!("399 bridgehead \"{e}\"") })?;
                     self.media_control.extend(ports.map(|port| MediaControl::Open { port }));
+                    opened.push(s);
                     streams.push(s);
                     s
                 }
             };
+            let offered = negotiate::formats(m);
+            if answering {
+                if let Some(Some((their_offer, our_offer))) = pending.lines.get(i) {
+                    let (reply, plan) =
+                        negotiate::plan(their_offer, our_offer, &offered).map_err(MediaReject::not_acceptable)?;
+                    self.relay.set_plan(stream, side(to), &plan.offerer_to_answerer);
+                    self.relay.set_plan(stream, side(from), &plan.answerer_to_offerer);
+                    negotiate::set_formats(m, &reply);
+                }
+            } else if m.proto.contains("RTP") {
+                let ours = negotiate::offer_for(&offered, &policy).map_err(MediaReject::not_acceptable)?;
+                negotiate::set_formats(m, &ours);
+                lines.push(Some((offered, ours)));
+            } else {
+                lines.push(None);
+            }
+            // SRTP: the sender's key (its crypto line), then ours for the receiver.
+            let inbound = if m.proto.contains("SAVP") {
+                let chosen = m.cryptos().find_map(|c| {
+                    let suite = Suite::from_sdes(c.suite)?;
+                    MasterKey::from_inline(c.key_params).ok().map(|k| (c.tag, suite, k))
+                });
+                if chosen.is_none() {
+                    return Err(MediaReject::not_acceptable(format!("m= line {}: no usable a=crypto", i + 1)));
+                }
+                chosen
+            } else {
+                None
+            };
+            self.relay.set_srtp_inbound(stream, side(from), inbound);
+            let answer_crypto = self.relay.inbound_crypto(stream, side(to));
+            let to_srtp = if answering { answer_crypto.is_some() } else { policy.srtp };
+            m.remove_attributes("crypto");
+            if to_srtp {
+                let (tag, suite) = match (answering, answer_crypto) {
+                    (true, Some(tc)) => tc,
+                    _ => (1, Suite::AesCm128HmacSha1_80),
+                };
+                let key = match self.relay.outbound_key(stream, side(to)) {
+                    Some((s, k)) if s == suite => k,
+                    _ => self.new_srtp_key(),
+                };
+                m.push_attribute("crypto", Some(&format!("{tag} {} {}", suite.sdes_name(), key.to_inline())));
+                self.relay.set_srtp_outbound(stream, side(to), Some((suite, key)));
+                if !m.proto.contains("SAVP") {
+                    m.proto = m.proto.replacen("AVP", "SAVP", 1);
+                }
+            } else {
+                self.relay.set_srtp_outbound(stream, side(to), None);
+                m.proto = m.proto.replacen("SAVP", "AVP", 1);
+            }
             let rtp = SocketAddr::new(ip, m.port);
             let rtcp = match m.rtcp() {
                 Some((port, conn)) => SocketAddr::new(conn.and_then(|c| c.ip()).unwrap_or(ip), port),
                 None => SocketAddr::new(ip, m.port.saturating_add(1)),
             };
             self.relay.set_remote(stream, side(from), Remote { rtp, rtcp, rtcp_mux: m.rtcp_mux() });
-            let Some(ours) = self.relay.port(stream, side(from.other())) else { continue };
+            let Some(ours) = self.relay.port(stream, side(to)) else { continue };
             m.port = ours;
             if m.connection.is_some() {
                 m.connection = Some(Connection::from_ip(media_ip));
@@ -103,13 +210,27 @@ impl Gateway {
         }
         if let Some(c) = self.calls.get_mut(&id) {
             c.media_streams = streams;
+            if !answering {
+                c.media_offer = PendingOffer { from: Some(from), lines };
+            }
         }
         sdp.set_connection(Connection::from_ip(media_ip));
         let o = sdp.origin_mut();
         let c = Connection::from_ip(media_ip);
         o.addrtype = c.addrtype;
         o.address = c.address;
-        Ok(Cow::Owned(sdp.print().into_bytes()))
+        Ok(sdp.print().into_bytes())
+    }
+
+    /// A fresh SRTP master key and salt from the seeded RNG.
+    fn new_srtp_key(&mut self) -> MasterKey {
+        let mut bytes = [0u8; 32];
+        for chunk in bytes.chunks_mut(8) {
+            chunk.copy_from_slice(&self.rng.next_u64().to_be_bytes());
+        }
+        let mut key = [0u8; 30];
+        key.copy_from_slice(&bytes[..30]);
+        MasterKey::from_bytes(key)
     }
 
     /// Give a call's media ports back.

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::media::negotiate::LegPolicy;
 use crate::media::relay::{Forward, Relay, RelayConfig, RelayCounters};
 use crate::rng::Rng;
 use crate::routing::{Router, TrunkRouter};
@@ -79,6 +80,9 @@ pub struct MediaConfig {
     /// The gateway's media address written in SDP (`c=`, `o=`).
     pub address: std::net::IpAddr,
     pub relay: RelayConfig,
+    /// Codec policy toward the operator trunk and toward Teams.
+    pub operator: LegPolicy,
+    pub teams: LegPolicy,
 }
 
 /// Media sockets the shell opens and closes (RTP port; RTCP is port + 1).
@@ -229,10 +233,19 @@ impl Gateway {
         self.txs.len()
     }
 
-    /// A media packet arrived on our `port`: where to send it (from which
-    /// of our ports), if anywhere. Never allocates.
-    pub fn handle_media(&mut self, now: Time, port: u16, from: SocketAddr, packet: &[u8]) -> Option<Forward> {
-        self.relay.handle_packet(now, port, from, packet)
+    /// A media packet arrived on our `port`, in `buf[..len]`: where to send
+    /// it (from which of our ports) and its length once rewritten in place,
+    /// if it goes anywhere. Never allocates. `buf` should have room beyond
+    /// `len` for what SRTP protection adds (16 bytes).
+    pub fn handle_media(
+        &mut self,
+        now: Time,
+        port: u16,
+        from: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<(Forward, usize)> {
+        self.relay.handle_packet(now, port, from, buf, len)
     }
 
     /// The media address SDP names, when media is anchored.

@@ -358,6 +358,8 @@ fn media_config() -> GatewayConfig {
         media: Some(MediaConfig {
             address: "198.51.100.1".parse().expect("ip"),
             relay: crate::media::relay::RelayConfig { port_min: 41_000, port_max: 41_099 },
+            operator: Default::default(),
+            teams: Default::default(),
         }),
         ..config()
     }
@@ -400,8 +402,8 @@ fn media_is_anchored_and_no_address_crosses_legs() {
     assert!(!relayed.contains("52.114.7.7"), "Teams' address leaked toward the operator:\n{relayed}");
     let a_port = audio_port(&relayed);
     // RTP from the operator goes to Teams' SDP address, from the port Teams was given.
-    let rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
-    let f = gw.handle_media(ms(60), a_port, addr("192.0.2.10:30000"), &rtp).expect("forwarded");
+    let mut rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+    let (f, _) = gw.handle_media(ms(60), a_port, addr("192.0.2.10:30000"), &mut rtp, 12).expect("forwarded");
     assert_eq!((f.from_port, f.to), (b_port, addr("52.114.7.7:50000")));
     assert_eq!(gw.media_streams(), 1);
     // The operator hangs up: the ports go back and the shell is told to close them.

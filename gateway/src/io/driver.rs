@@ -24,7 +24,6 @@ use tracing::{info, warn};
 
 use super::net::{Datagrams, Listener, Network};
 use crate::b2bua::{Gateway, GatewayEvent, MediaControl, Shedding};
-use crate::media::relay::Forward;
 use crate::sip::transport::{ConnId, Output, Proto};
 use crate::time::Time;
 
@@ -44,8 +43,10 @@ pub trait Observer {
     fn sent(&mut self, _now: Time, _proto: Proto, _peer: SocketAddr, _data: &[u8]) {}
     /// A call event from the core.
     fn event(&mut self, _now: Time, _event: &GatewayEvent) {}
-    /// A media packet arrived on our `port`, and where it was forwarded.
-    fn media(&mut self, _now: Time, _port: u16, _from: SocketAddr, _data: &[u8], _forward: Option<Forward>) {}
+    /// A media packet arrived on our `port` (as received).
+    fn media_received(&mut self, _now: Time, _port: u16, _from: SocketAddr, _data: &[u8]) {}
+    /// A media packet left from our `from_port` (as sent).
+    fn media_sent(&mut self, _now: Time, _from_port: u16, _to: SocketAddr, _data: &[u8]) {}
     /// The loop finished a turn (all outputs flushed).
     fn turn(&mut self, _now: Time, _gw: &Gateway) {}
 }
@@ -127,12 +128,16 @@ where
     tx
 }
 
-/// A media packet read by a socket task.
+/// A media packet read by a socket task (with room for what SRTP adds).
 struct MediaPacket {
     port: u16,
     from: SocketAddr,
-    data: Bytes,
+    data: Vec<u8>,
+    len: usize,
 }
+
+/// Room left after a media packet for SRTP's authentication tag.
+const MEDIA_HEADROOM: usize = 16;
 
 /// Media packets queued toward the loop (beyond it, readers wait: the
 /// kernel's socket buffer absorbs bursts and drops what overflows).
@@ -232,7 +237,10 @@ impl<N: Network> Sockets<N> {
         let reader = tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; 2048];
             while let Ok((n, from)) = rd.recv_from(&mut buf).await {
-                if tx.send(MediaPacket { port, from, data: Bytes::copy_from_slice(&buf[..n]) }).await.is_err() {
+                let mut data = Vec::with_capacity(n + MEDIA_HEADROOM);
+                data.extend_from_slice(&buf[..n]);
+                data.resize(n + MEDIA_HEADROOM, 0);
+                if tx.send(MediaPacket { port, from, data, len: n }).await.is_err() {
                     break;
                 }
             }
@@ -367,13 +375,14 @@ where
                 }
                 Err(e) => warn!(error = %e, "tcp accept"),
             },
-            Some(p) = media_rx.recv() => {
+            Some(mut p) = media_rx.recv() => {
                 let t = now();
-                let fwd = gw.handle_media(t, p.port, p.from, &p.data);
-                obs.media(t, p.port, p.from, &p.data, fwd);
-                if let Some(f) = fwd {
+                obs.media_received(t, p.port, p.from, &p.data[..p.len]);
+                let fwd = gw.handle_media(t, p.port, p.from, &mut p.data, p.len);
+                if let Some((f, n)) = fwd {
+                    obs.media_sent(t, f.from_port, f.to, &p.data[..n]);
                     if let Some(m) = s.media.get(&f.from_port) {
-                        let _ = m.socket.send_to(&p.data, f.to).await;
+                        let _ = m.socket.send_to(&p.data[..n], f.to).await;
                     }
                 }
                 continue;

@@ -1,4 +1,9 @@
 //! The media plane: the SDP model and offer/answer ([`sdp`]), the RTP relay (next).
 
+pub mod g711;
+pub mod goertzel;
+pub mod negotiate;
 pub mod relay;
 pub mod sdp;
+pub mod srtp;
+pub mod tone;

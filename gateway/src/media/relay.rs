@@ -17,6 +17,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
+use crate::media::negotiate::{DirectionPlan, Transcode};
+use crate::media::srtp::{Context, MasterKey, SrtpError, Suite};
 use crate::time::Time;
 
 /// The port range and bounds of the relay.
@@ -91,6 +93,37 @@ pub struct RelayCounters {
     pub dropped_wrong_source: u64,
     /// The other leg has no address yet (no SDP from it, nothing latched).
     pub dropped_no_destination: u64,
+    /// A payload type the negotiation did not allow on the other leg.
+    pub dropped_unmapped_pt: u64,
+    /// Packets whose payload was transcoded.
+    pub transcoded: u64,
+    /// SRTP/SRTCP that did not authenticate (or was malformed).
+    pub dropped_srtp_auth: u64,
+    /// SRTP/SRTCP replayed or older than the replay window.
+    pub dropped_srtp_replay: u64,
+    /// Could not be protected (no room, key exhausted).
+    pub dropped_srtp_protect: u64,
+}
+
+/// Protect a packet for a leg that speaks SRTP (no-op for plain RTP).
+fn protect(out: &mut Leg, rtcp: bool, buf: &mut [u8], len: usize, counters: &mut RelayCounters) -> Option<usize> {
+    let Some(s) = out.srtp_out.as_mut() else { return Some(len) };
+    let r = if rtcp { s.ctx.protect_rtcp(buf, len) } else { s.ctx.protect_rtp(buf, len) };
+    match r {
+        Ok(n) => Some(n),
+        Err(_) => {
+            counters.dropped_srtp_protect += 1;
+            None
+        }
+    }
+}
+
+/// Convert a payload in place (same-size conversions only, so far).
+fn transcode_in_place(t: Transcode, payload: &mut [u8]) {
+    match t {
+        Transcode::UlawToAlaw => crate::media::g711::transcode_ulaw_to_alaw(payload),
+        Transcode::AlawToUlaw => crate::media::g711::transcode_alaw_to_ulaw(payload),
+    }
 }
 
 /// Per-leg packet counts (for CDRs and the transcript's stream summary).
@@ -102,6 +135,41 @@ pub struct LegStats {
     pub last_packet: Option<Time>,
 }
 
+/// One direction of SRTP on a leg: its key, and the crypto context keyed by it.
+struct Srtp {
+    suite: Suite,
+    key: MasterKey,
+    ctx: Box<Context>,
+}
+
+impl std::fmt::Debug for Srtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Srtp({:?})", self.suite)
+    }
+}
+
+impl Clone for Srtp {
+    fn clone(&self) -> Self {
+        Srtp { suite: self.suite, key: self.key.clone(), ctx: Box::new(Context::new(self.suite, &self.key)) }
+    }
+}
+
+impl Srtp {
+    fn new(suite: Suite, key: MasterKey) -> Srtp {
+        Srtp { suite, ctx: Box::new(Context::new(suite, &key)), key }
+    }
+}
+
+/// Replace an SRTP direction only if the key changed (a re-INVITE that
+/// repeats the key keeps the rollover counter and replay window).
+fn rekey(slot: &mut Option<Srtp>, want: Option<(Suite, MasterKey)>) {
+    match (slot.as_ref(), want) {
+        (Some(cur), Some((suite, key))) if cur.suite == suite && cur.key == key => {}
+        (_, Some((suite, key))) => *slot = Some(Srtp::new(suite, key)),
+        (_, None) => *slot = None,
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Leg {
     /// Our RTP port facing this leg's peer (RTCP is +1).
@@ -110,17 +178,66 @@ struct Leg {
     latched: Option<SocketAddr>,
     latched_rtcp: Option<SocketAddr>,
     stats: LegStats,
+    /// SRTP from this leg's peer (unprotected on arrival).
+    srtp_in: Option<Srtp>,
+    /// SRTP toward this leg's peer (protected before sending).
+    srtp_out: Option<Srtp>,
+    /// The tag of the crypto line `srtp_in` came from (answers reuse it).
+    srtp_in_tag: Option<u32>,
 }
 
 impl Leg {
     fn new(port: u16) -> Leg {
-        Leg { port, remote: None, latched: None, latched_rtcp: None, stats: LegStats::default() }
+        Leg {
+            port,
+            remote: None,
+            latched: None,
+            latched_rtcp: None,
+            stats: LegStats::default(),
+            srtp_in: None,
+            srtp_out: None,
+            srtp_in_tag: None,
+        }
+    }
+}
+
+/// How packets received on one leg are rewritten before they go out on
+/// the other (from [`crate::media::negotiate::DirectionPlan`]).
+#[derive(Debug, Clone)]
+struct Rewrite {
+    /// Payload type in -> out; `NO_PT`: dropped. Inactive: identity.
+    pt_map: [u8; 128],
+    active: bool,
+    /// Transcoding of the voice payload type (`voice_pt`, as received).
+    transcode: Option<Transcode>,
+    voice_pt: u8,
+}
+
+const NO_PT: u8 = 0xff;
+
+impl Default for Rewrite {
+    fn default() -> Self {
+        Rewrite { pt_map: [NO_PT; 128], active: false, transcode: None, voice_pt: NO_PT }
     }
 }
 
 #[derive(Debug, Clone)]
 struct Stream {
     legs: [Leg; 2],
+    /// Indexed by the leg packets arrive on.
+    rewrite: [Rewrite; 2],
+}
+
+/// The offset of an RTP payload (after CSRCs and a header extension), if
+/// the packet is long enough to have one.
+fn payload_offset(p: &[u8]) -> Option<usize> {
+    let cc = usize::from(p.first()? & 0x0f);
+    let mut off = 12 + 4 * cc;
+    if p.first()? & 0x10 != 0 {
+        let words = u16::from_be_bytes([*p.get(off + 2)?, *p.get(off + 3)?]);
+        off += 4 + 4 * usize::from(words);
+    }
+    (off <= p.len()).then_some(off)
 }
 
 /// The pool of even RTP ports (RTCP is the next odd one).
@@ -199,7 +316,7 @@ impl Relay {
         };
         let id = StreamId(self.next_id);
         self.next_id += 1;
-        self.streams.insert(id, Stream { legs: [Leg::new(a), Leg::new(b)] });
+        self.streams.insert(id, Stream { legs: [Leg::new(a), Leg::new(b)], rewrite: Default::default() });
         self.by_port.insert(a, (id, Side::A));
         self.by_port.insert(b, (id, Side::B));
         Ok((id, [a, b]))
@@ -223,6 +340,49 @@ impl Relay {
         }
     }
 
+    /// How packets arriving on `from` are rewritten toward the other leg
+    /// (payload types, transcoding); replaces the previous plan.
+    pub fn set_plan(&mut self, id: StreamId, from: Side, plan: &DirectionPlan) {
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        let mut r = Rewrite { active: true, transcode: plan.transcode, ..Rewrite::default() };
+        for &(pt_in, pt_out) in &plan.pt_map {
+            if pt_in < 128 && pt_out < 128 {
+                r.pt_map[usize::from(pt_in)] = pt_out;
+            }
+        }
+        r.voice_pt = plan.pt_map.first().map_or(NO_PT, |(pt, _)| *pt);
+        stream.rewrite[from as usize] = r;
+    }
+
+    /// SRTP from `side`'s peer: the suite and key its SDP's crypto line
+    /// `tag` gave (`None`: plain RTP). An unchanged key keeps its context
+    /// (rollover counter, replay window).
+    pub fn set_srtp_inbound(&mut self, id: StreamId, side: Side, crypto: Option<(u32, Suite, MasterKey)>) {
+        if let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) {
+            leg.srtp_in_tag = crypto.as_ref().map(|(t, _, _)| *t);
+            rekey(&mut leg.srtp_in, crypto.map(|(_, s, k)| (s, k)));
+        }
+    }
+
+    /// SRTP toward `side`'s peer with our key (`None`: plain RTP).
+    pub fn set_srtp_outbound(&mut self, id: StreamId, side: Side, key: Option<(Suite, MasterKey)>) {
+        if let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) {
+            rekey(&mut leg.srtp_out, key);
+        }
+    }
+
+    /// The crypto line (tag, suite) `side`'s peer offered, if it speaks SRTP.
+    pub fn inbound_crypto(&self, id: StreamId, side: Side) -> Option<(u32, Suite)> {
+        let leg = &self.streams.get(&id)?.legs[side as usize];
+        Some((leg.srtp_in_tag?, leg.srtp_in.as_ref()?.suite))
+    }
+
+    /// The key we send to `side` with, if that leg is SRTP.
+    pub fn outbound_key(&self, id: StreamId, side: Side) -> Option<(Suite, MasterKey)> {
+        let leg = &self.streams.get(&id)?.legs[side as usize];
+        leg.srtp_out.as_ref().map(|s| (s.suite, s.key.clone()))
+    }
+
     /// Packet counts of one leg (what its peer sent us).
     pub fn stats(&self, id: StreamId, side: Side) -> Option<LegStats> {
         self.streams.get(&id).map(|s| s.legs[side as usize].stats)
@@ -243,8 +403,19 @@ impl Relay {
         self.by_port.contains_key(&(port & !1))
     }
 
-    /// A packet arrived on our `port` from `from`: where it goes, if anywhere.
-    pub fn handle_packet(&mut self, now: Time, port: u16, from: SocketAddr, packet: &[u8]) -> Option<Forward> {
+    /// A packet arrived on our `port` from `from`, in `buf[..len]`: where it
+    /// goes, if anywhere, and its new length (rewritten in place; `buf`
+    /// may be longer than `len`, for what protection adds).
+    pub fn handle_packet(
+        &mut self,
+        now: Time,
+        port: u16,
+        from: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<(Forward, usize)> {
+        let len = len.min(buf.len());
+        let packet = &buf[..len];
         let Some(&(id, side)) = self.by_port.get(&(port & !1)) else {
             self.counters.dropped_unknown_port += 1;
             return None;
@@ -260,6 +431,25 @@ impl Relay {
             return None;
         }
         let leg = &mut stream.legs[side as usize];
+        let received = len;
+        // SRTP: authenticate before anything (a forged packet must not latch).
+        let len = match leg.srtp_in.as_mut() {
+            None => len,
+            Some(s) => {
+                let r = if rtcp { s.ctx.unprotect_rtcp(buf, len) } else { s.ctx.unprotect_rtp(buf, len) };
+                match r {
+                    Ok(n) => n,
+                    Err(SrtpError::Replayed) => {
+                        self.counters.dropped_srtp_replay += 1;
+                        return None;
+                    }
+                    Err(_) => {
+                        self.counters.dropped_srtp_auth += 1;
+                        return None;
+                    }
+                }
+            }
+        };
         // Symmetric latching: the first source wins until the SDP moves.
         let latch = if rtcp && on_rtcp_port { &mut leg.latched_rtcp } else { &mut leg.latched };
         match latch {
@@ -271,7 +461,7 @@ impl Relay {
             None => *latch = Some(from),
         }
         leg.stats.packets_in += 1;
-        leg.stats.bytes_in += packet.len() as u64;
+        leg.stats.bytes_in += received as u64;
         leg.stats.first_packet.get_or_insert(now);
         leg.stats.last_packet = Some(now);
         let out = &stream.legs[side.other() as usize];
@@ -286,12 +476,33 @@ impl Relay {
             return None;
         };
         let from_port = if rtcp && !mux { out.port + 1 } else { out.port };
+        let out_side = side.other() as usize;
         if rtcp {
+            let len = protect(&mut stream.legs[out_side], true, buf, len, &mut self.counters)?;
             self.counters.rtcp_forwarded += 1;
-        } else {
-            self.counters.rtp_forwarded += 1;
+            return Some((Forward { from_port, to }, len));
         }
-        Some(Forward { from_port, to })
+        let rw = &stream.rewrite[side as usize];
+        if rw.active {
+            let pt = buf[1] & 0x7f;
+            let mapped = rw.pt_map[usize::from(pt)];
+            if mapped == NO_PT {
+                self.counters.dropped_unmapped_pt += 1;
+                return None;
+            }
+            buf[1] = (buf[1] & 0x80) | mapped;
+            if let (Some(t), true) = (rw.transcode, pt == rw.voice_pt) {
+                let Some(off) = payload_offset(&buf[..len]) else {
+                    self.counters.dropped_malformed += 1;
+                    return None;
+                };
+                transcode_in_place(t, &mut buf[off..len]);
+                self.counters.transcoded += 1;
+            }
+        }
+        let len = protect(&mut stream.legs[out_side], false, buf, len, &mut self.counters)?;
+        self.counters.rtp_forwarded += 1;
+        Some((Forward { from_port, to }, len))
     }
 }
 
@@ -301,6 +512,13 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().expect("addr")
+    }
+
+    /// `handle_packet` on a copy of `p`, giving just the forward.
+    fn relay(r: &mut Relay, now: Time, port: u16, from: SocketAddr, p: &[u8]) -> Option<Forward> {
+        let mut buf = p.to_vec();
+        let len = buf.len();
+        r.handle_packet(now, port, from, &mut buf, len).map(|(f, _)| f)
     }
 
     fn rtp(seq: u16) -> Vec<u8> {
@@ -341,16 +559,16 @@ mod tests {
         r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
         // A's peer sends from behind a NAT: a different port than its SDP said.
         let nat = addr("203.0.113.7:61000");
-        let f = r.handle_packet(Time::ZERO, pa, nat, &rtp(1)).expect("forwarded");
+        let f = relay(&mut r, Time::ZERO, pa, nat, &rtp(1)).expect("forwarded");
         assert_eq!(f, Forward { from_port: pb, to: addr("52.114.1.1:50000") });
         // B answers: it goes to where A's packets came from, not to A's SDP address.
-        let f = r.handle_packet(Time::from_millis(20), pb, addr("52.114.1.1:50000"), &rtp(1)).expect("forwarded");
+        let f = relay(&mut r, Time::from_millis(20), pb, addr("52.114.1.1:50000"), &rtp(1)).expect("forwarded");
         assert_eq!(f, Forward { from_port: pa, to: nat });
         // Someone else on A's port is dropped.
-        assert_eq!(r.handle_packet(Time::from_millis(40), pa, addr("198.51.100.66:4000"), &rtp(2)), None);
+        assert_eq!(relay(&mut r, Time::from_millis(40), pa, addr("198.51.100.66:4000"), &rtp(2)), None);
         assert_eq!(r.counters().dropped_wrong_source, 1);
         // RTCP goes from our RTCP port to the peer's RTCP port.
-        let f = r.handle_packet(Time::from_millis(60), pb + 1, addr("52.114.1.1:50001"), &RTCP_SR).expect("rtcp");
+        let f = relay(&mut r, Time::from_millis(60), pb + 1, addr("52.114.1.1:50001"), &RTCP_SR).expect("rtcp");
         assert_eq!(f, Forward { from_port: pa + 1, to: addr("192.0.2.10:30001") });
         assert_eq!(r.stats(s, Side::A).map(|s| s.packets_in), Some(1));
         assert_eq!((r.counters().rtp_forwarded, r.counters().rtcp_forwarded), (2, 1));
@@ -363,10 +581,10 @@ mod tests {
         r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
         r.set_remote(s, Side::B, remote("52.114.1.1:50000", true));
         // Muxed RTCP from B arrives on B's RTP port and goes to A's RTCP port.
-        let f = r.handle_packet(Time::ZERO, pb, addr("52.114.1.1:50000"), &RTCP_SR).expect("rtcp");
+        let f = relay(&mut r, Time::ZERO, pb, addr("52.114.1.1:50000"), &RTCP_SR).expect("rtcp");
         assert_eq!(f, Forward { from_port: pa + 1, to: addr("192.0.2.10:30001") });
         // A's RTCP goes to B's (muxed) RTP port, from our RTP port facing B.
-        let f = r.handle_packet(Time::ZERO, pa + 1, addr("192.0.2.10:30001"), &RTCP_SR).expect("rtcp");
+        let f = relay(&mut r, Time::ZERO, pa + 1, addr("192.0.2.10:30001"), &RTCP_SR).expect("rtcp");
         assert_eq!(f, Forward { from_port: pb, to: addr("52.114.1.1:50000") });
     }
 
@@ -374,15 +592,91 @@ mod tests {
     fn garbage_unknown_ports_and_missing_destinations_are_counted() {
         let mut r = Relay::new(&RelayConfig::default());
         let (s, [pa, _]) = r.open().expect("open");
-        assert_eq!(r.handle_packet(Time::ZERO, pa, addr("192.0.2.10:30000"), b"hello"), None);
-        assert_eq!(r.handle_packet(Time::ZERO, pa, addr("192.0.2.10:30000"), &[0x40; 20]), None);
+        assert_eq!(relay(&mut r, Time::ZERO, pa, addr("192.0.2.10:30000"), b"hello"), None);
+        assert_eq!(relay(&mut r, Time::ZERO, pa, addr("192.0.2.10:30000"), &[0x40; 20]), None);
         assert_eq!(r.counters().dropped_malformed, 2);
-        assert_eq!(r.handle_packet(Time::ZERO, pa, addr("192.0.2.10:30000"), &rtp(1)), None);
+        assert_eq!(relay(&mut r, Time::ZERO, pa, addr("192.0.2.10:30000"), &rtp(1)), None);
         assert_eq!(r.counters().dropped_no_destination, 1);
         r.close(s);
-        assert_eq!(r.handle_packet(Time::ZERO, pa, addr("192.0.2.10:30000"), &rtp(2)), None);
+        assert_eq!(relay(&mut r, Time::ZERO, pa, addr("192.0.2.10:30000"), &rtp(2)), None);
         assert_eq!(r.counters().dropped_unknown_port, 1);
         assert_eq!(r.streams(), 0);
+    }
+
+    #[test]
+    fn payload_types_are_renumbered_and_unknown_ones_dropped() {
+        let mut r = Relay::new(&RelayConfig::default());
+        let (s, [pa, _]) = r.open().expect("open");
+        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        r.set_plan(s, Side::A, &DirectionPlan { pt_map: vec![(0, 0), (96, 101)], transcode: None });
+        let mut dtmf = rtp(1);
+        dtmf[1] = 0x80 | 96; // marker + telephone-event 96
+        let mut buf = dtmf.clone();
+        let (_, len) = r.handle_packet(Time::ZERO, pa, addr("192.0.2.10:30000"), &mut buf, dtmf.len()).expect("fwd");
+        assert_eq!((buf[1], len), (0x80 | 101, dtmf.len()), "marker kept, 96 -> 101");
+        let mut cn = rtp(2);
+        cn[1] = 13;
+        assert_eq!(relay(&mut r, Time::ZERO, pa, addr("192.0.2.10:30000"), &cn), None);
+        assert_eq!(r.counters().dropped_unmapped_pt, 1);
+    }
+
+    #[test]
+    fn the_voice_payload_is_transcoded_in_place_after_csrcs_and_extensions() {
+        let mut r = Relay::new(&RelayConfig::default());
+        let (s, [pa, _]) = r.open().expect("open");
+        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        r.set_plan(s, Side::A, &DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw) });
+        // One CSRC and a one-word header extension before 4 bytes of A-law.
+        let mut p = vec![0x91, 8, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9, 0xbe, 0xde, 0, 1, 7, 7, 7, 7];
+        let payload = [0xd5, 0x55, 0x2a, 0xaa];
+        p.extend_from_slice(&payload);
+        let len = p.len();
+        let (_, n) = r.handle_packet(Time::ZERO, pa, addr("192.0.2.10:30000"), &mut p, len).expect("fwd");
+        assert_eq!(n, len);
+        assert_eq!(p[1], 0);
+        let want: Vec<u8> = payload.iter().map(|&c| crate::media::g711::alaw_to_ulaw(c)).collect();
+        assert_eq!(&p[24..], &want[..], "only the payload changes");
+        assert_eq!(&p[12..24], &[9, 9, 9, 9, 0xbe, 0xde, 0, 1, 7, 7, 7, 7]);
+        assert_eq!(r.counters().transcoded, 1);
+    }
+
+    #[test]
+    fn rtp_from_the_operator_leaves_as_srtp_toward_teams_and_back() {
+        let mut r = Relay::new(&RelayConfig::default());
+        let (s, [pa, pb]) = r.open().expect("open");
+        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
+        r.set_remote(s, Side::B, remote("52.114.1.1:50000", true));
+        let (ours, theirs) = (MasterKey::from_bytes([7; 30]), MasterKey::from_bytes([9; 30]));
+        let suite = Suite::AesCm128HmacSha1_80;
+        r.set_srtp_inbound(s, Side::B, Some((1, suite, theirs.clone())));
+        r.set_srtp_outbound(s, Side::B, Some((suite, ours.clone())));
+        // Operator RTP in, SRTP out: the far end decrypts it with our key.
+        let plain = rtp(7);
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + 16, 0);
+        let (f, n) = r.handle_packet(Time::ZERO, pa, addr("192.0.2.10:30000"), &mut buf, plain.len()).expect("fwd");
+        assert_eq!((f.from_port, n), (pb, plain.len() + 10));
+        assert_ne!(&buf[12..plain.len()], &plain[12..], "the payload is encrypted");
+        let mut teams_rx = Context::new(suite, &ours);
+        assert_eq!(teams_rx.unprotect_rtp(&mut buf, n), Ok(plain.len()));
+        assert_eq!(&buf[..plain.len()], &plain[..]);
+        // Teams SRTP in, plain RTP out toward the operator.
+        let mut teams_tx = Context::new(suite, &theirs);
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + 16, 0);
+        let n = teams_tx.protect_rtp(&mut buf, plain.len()).expect("protect");
+        let mut forged = buf.clone();
+        forged[20] ^= 1;
+        assert_eq!(r.handle_packet(Time::ZERO, pb, addr("52.114.1.1:50000"), &mut forged, n), None);
+        assert_eq!(r.counters().dropped_srtp_auth, 1, "a forged packet is dropped and counted");
+        let (f, m) = r.handle_packet(Time::ZERO, pb, addr("52.114.1.1:50000"), &mut buf.clone(), n).expect("fwd");
+        assert_eq!((f.to, m), (addr("192.0.2.10:30000"), plain.len()), "decrypted toward the operator's SDP address");
+        assert_eq!(r.handle_packet(Time::ZERO, pb, addr("52.114.1.1:50000"), &mut buf, n), None);
+        assert_eq!(r.counters().dropped_srtp_replay, 1, "the same packet twice is a replay");
+        // Re-keying with the same key keeps the context (no replay reset).
+        r.set_srtp_inbound(s, Side::B, Some((1, suite, theirs)));
+        assert_eq!(r.inbound_crypto(s, Side::B), Some((1, suite)));
+        assert!(r.outbound_key(s, Side::B).is_some());
     }
 
     #[test]
@@ -391,10 +685,10 @@ mod tests {
         let (s, [_, pb]) = r.open().expect("open");
         r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
         r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
-        assert!(r.handle_packet(Time::ZERO, pb, addr("52.114.1.1:50000"), &rtp(1)).is_some());
+        assert!(relay(&mut r, Time::ZERO, pb, addr("52.114.1.1:50000"), &rtp(1)).is_some());
         // The answer came from another fork with another address.
         r.set_remote(s, Side::B, remote("52.114.2.2:52000", false));
-        assert!(r.handle_packet(Time::ZERO, pb, addr("52.114.2.2:52000"), &rtp(1)).is_some());
-        assert_eq!(r.handle_packet(Time::ZERO, pb, addr("52.114.1.1:50000"), &rtp(2)), None);
+        assert!(relay(&mut r, Time::ZERO, pb, addr("52.114.2.2:52000"), &rtp(1)).is_some());
+        assert_eq!(relay(&mut r, Time::ZERO, pb, addr("52.114.1.1:50000"), &rtp(2)), None);
     }
 }

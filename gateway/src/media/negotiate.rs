@@ -1,0 +1,340 @@
+//! Offer/answer across the two legs of an anchored stream (RFC 3264),
+//! with a codec policy per leg, and the per-direction plan the relay
+//! follows (payload-type renumbering, transcoding).
+//!
+//! Contract: the gateway answers each leg itself and offers the other leg
+//! its own list. [`offer_for`] turns what one leg offered into the list
+//! offered to the other, under that leg's [`LegPolicy`]: the codecs both
+//! accept, in the receiving leg's order; when they share none, the
+//! receiving leg's codecs the gateway can transcode to from an offered
+//! one; telephone-event at the receiving leg's payload type. [`plan`]
+//! takes the other leg's answer and gives the answer for the offering leg
+//! and the [`StreamPlan`]: for each direction, which payload type in
+//! becomes which out and whether the payload is transcoded. Payload type
+//! numbers follow RFC 3264 5.1: a leg sends with the numbers of the SDP it
+//! was given, and receives with the numbers of its own. Pure functions,
+//! no state.
+
+use crate::media::sdp::Media;
+
+/// One RTP payload format of an m= line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format {
+    pub pt: u8,
+    /// Encoding name as written in rtpmap (compared case-insensitively).
+    pub name: String,
+    pub clock: u32,
+    pub channels: Option<u8>,
+    pub fmtp: Option<String>,
+}
+
+impl Format {
+    fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+
+    /// telephone-event or comfort noise: not a voice codec.
+    fn is_auxiliary(&self) -> bool {
+        self.is("telephone-event") || self.is("CN")
+    }
+
+    fn same_codec(&self, other: &Format) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name) && self.clock == other.clock
+    }
+}
+
+/// A codec the gateway can name without an rtpmap (RFC 3551 static types).
+fn static_format(pt: u8) -> Option<(&'static str, u32)> {
+    Some(match pt {
+        0 => ("PCMU", 8000),
+        3 => ("GSM", 8000),
+        4 => ("G723", 8000),
+        8 => ("PCMA", 8000),
+        9 => ("G722", 8000),
+        13 => ("CN", 8000),
+        18 => ("G729", 8000),
+        _ => return None,
+    })
+}
+
+/// The static payload type of a codec, if it has one.
+fn static_pt(name: &str) -> Option<u8> {
+    (0..35).find(|&pt| static_format(pt).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name)))
+}
+
+/// The formats of an m= line, in order (static types without rtpmap get
+/// their RFC 3551 names; a dynamic type without rtpmap is skipped).
+pub fn formats(m: &Media) -> Vec<Format> {
+    let maps: Vec<_> = m.rtpmaps().collect();
+    m.formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .filter_map(|pt| {
+            let fmtp = m.fmtp(pt).map(str::to_owned);
+            if let Some(r) = maps.iter().find(|r| r.pt == pt) {
+                return Some(Format { pt, name: r.encoding.to_owned(), clock: r.clock, channels: r.channels, fmtp });
+            }
+            static_format(pt).map(|(name, clock)| Format { pt, name: name.to_owned(), clock, channels: None, fmtp })
+        })
+        .collect()
+}
+
+/// Replace an m= line's formats and their rtpmap/fmtp lines with `list`.
+pub fn set_formats(m: &mut Media, list: &[Format]) {
+    m.retain_formats(|_| false);
+    m.remove_attributes("rtpmap");
+    m.remove_attributes("fmtp");
+    m.formats = list.iter().map(|f| f.pt.to_string()).collect();
+    for f in list {
+        let channels = f.channels.map(|c| format!("/{c}")).unwrap_or_default();
+        m.push_attribute("rtpmap", Some(&format!("{} {}/{}{channels}", f.pt, f.name, f.clock)));
+        if let Some(p) = &f.fmtp {
+            m.push_attribute("fmtp", Some(&format!("{} {p}", f.pt)));
+        }
+    }
+}
+
+/// What one leg accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LegPolicy {
+    /// Voice codecs allowed on this leg, in preference order (rtpmap
+    /// names: PCMU, PCMA, G722, ...). Empty: whatever the other leg offers.
+    pub codecs: Vec<String>,
+    /// Payload type for telephone-event when the gateway offers it on this
+    /// leg; `None`: keep the other leg's number.
+    pub telephone_event_pt: Option<u8>,
+    /// Offer SRTP (RTP/SAVP, SDES keys) on this leg. Answers follow the offer.
+    pub srtp: bool,
+}
+
+/// Payload conversions the relay can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transcode {
+    UlawToAlaw,
+    AlawToUlaw,
+}
+
+fn transcode_between(from: &Format, to: &Format) -> Option<Transcode> {
+    match (from.name.to_ascii_uppercase().as_str(), to.name.to_ascii_uppercase().as_str()) {
+        ("PCMU", "PCMA") => Some(Transcode::UlawToAlaw),
+        ("PCMA", "PCMU") => Some(Transcode::AlawToUlaw),
+        _ => None,
+    }
+}
+
+/// How packets of one direction are rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DirectionPlan {
+    /// (payload type received, payload type sent); others are dropped.
+    pub pt_map: Vec<(u8, u8)>,
+    /// Applied to packets of the voice payload type (the first entry).
+    pub transcode: Option<Transcode>,
+}
+
+/// Both directions of an anchored stream: `offerer` is the leg whose
+/// offer was answered, `answerer` the other.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamPlan {
+    pub offerer_to_answerer: DirectionPlan,
+    pub answerer_to_offerer: DirectionPlan,
+}
+
+/// No codec can cross (488 to the offer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no common codec: offered {offered}, accepted {accepted}")]
+pub struct NoCommonCodec {
+    pub offered: String,
+    pub accepted: String,
+}
+
+fn names(list: &[Format]) -> String {
+    list.iter().filter(|f| !f.is_auxiliary()).map(|f| f.name.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// The list offered to a leg with `policy`, for what the other leg offered.
+pub fn offer_for(offered: &[Format], policy: &LegPolicy) -> Result<Vec<Format>, NoCommonCodec> {
+    let voice: Vec<&Format> = offered.iter().filter(|f| !f.is_auxiliary()).collect();
+    let mut out: Vec<Format> = if policy.codecs.is_empty() {
+        voice.iter().map(|f| (*f).clone()).collect()
+    } else {
+        let common: Vec<Format> =
+            policy.codecs.iter().filter_map(|name| voice.iter().find(|f| f.is(name)).map(|f| (*f).clone())).collect();
+        if common.is_empty() {
+            // Transcoding: the leg's own codecs reachable from an offered one.
+            policy
+                .codecs
+                .iter()
+                .filter_map(|name| {
+                    let pt = static_pt(name)?;
+                    let (n, clock) = static_format(pt)?;
+                    let f = Format { pt, name: n.to_owned(), clock, channels: None, fmtp: None };
+                    voice.iter().any(|o| transcode_between(o, &f).is_some()).then_some(f)
+                })
+                .collect()
+        } else {
+            common
+        }
+    };
+    if out.is_empty() {
+        let accepted = if policy.codecs.is_empty() { "any".to_owned() } else { policy.codecs.join(" ") };
+        return Err(NoCommonCodec { offered: names(offered), accepted });
+    }
+    if let Some(te) = offered.iter().find(|f| f.is("telephone-event")) {
+        let pt = policy.telephone_event_pt.unwrap_or(te.pt);
+        if !out.iter().any(|f| f.pt == pt) {
+            out.push(Format { pt, ..te.clone() });
+        }
+    }
+    if let Some(cn) = offered.iter().find(|f| f.is("CN")) {
+        if !out.iter().any(|f| f.pt == cn.pt) {
+            out.push(cn.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The answer for the offering leg, and the relay's plan, once the other
+/// leg answered `our_offer` with `answer`.
+pub fn plan(
+    offered: &[Format],
+    our_offer: &[Format],
+    answer: &[Format],
+) -> Result<(Vec<Format>, StreamPlan), NoCommonCodec> {
+    let fail = || NoCommonCodec { offered: names(offered), accepted: names(answer) };
+    let mut reply = Vec::new();
+    let mut forward = DirectionPlan::default();
+    let mut backward = DirectionPlan::default();
+    // Every answered codec both legs have crosses as is (a sender may switch
+    // among them); the first is the voice codec.
+    for a in answer.iter().filter(|f| !f.is_auxiliary()) {
+        let (Some(o), Some(us)) =
+            (offered.iter().find(|f| f.same_codec(a)), our_offer.iter().find(|f| f.same_codec(a)))
+        else {
+            continue;
+        };
+        reply.push(o.clone());
+        forward.pt_map.push((o.pt, a.pt));
+        backward.pt_map.push((us.pt, o.pt));
+    }
+    if reply.is_empty() {
+        // No shared codec: the answerer's first codec we offered, transcoded
+        // from one the offerer has.
+        let chosen =
+            answer.iter().find(|f| !f.is_auxiliary() && our_offer.iter().any(|o| o.same_codec(f))).ok_or_else(fail)?;
+        let us = our_offer.iter().find(|o| o.same_codec(chosen)).ok_or_else(fail)?;
+        let (o, t) = offered
+            .iter()
+            .filter(|f| !f.is_auxiliary())
+            .find_map(|f| transcode_between(f, chosen).map(|t| (f, t)))
+            .ok_or_else(fail)?;
+        reply.push(o.clone());
+        forward = DirectionPlan { pt_map: vec![(o.pt, chosen.pt)], transcode: Some(t) };
+        backward = DirectionPlan { pt_map: vec![(us.pt, o.pt)], transcode: transcode_between(chosen, o) };
+    }
+    for aux in ["telephone-event", "CN"] {
+        let (Some(o), Some(a), Some(us)) = (
+            offered.iter().find(|f| f.is(aux)),
+            answer.iter().find(|f| f.is(aux)),
+            our_offer.iter().find(|f| f.is(aux)),
+        ) else {
+            continue;
+        };
+        reply.push(o.clone());
+        forward.pt_map.push((o.pt, a.pt));
+        backward.pt_map.push((us.pt, o.pt));
+    }
+    Ok((reply, StreamPlan { offerer_to_answerer: forward, answerer_to_offerer: backward }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(pt: u8, name: &str) -> Format {
+        let clock = if name.eq_ignore_ascii_case("opus") { 48_000 } else { 8000 };
+        Format { pt, name: name.into(), clock, channels: None, fmtp: None }
+    }
+
+    fn policy(codecs: &[&str], te: Option<u8>) -> LegPolicy {
+        LegPolicy { codecs: codecs.iter().map(|c| (*c).to_owned()).collect(), telephone_event_pt: te, srtp: false }
+    }
+
+    #[test]
+    fn pass_through_keeps_the_offer_and_maps_identically() {
+        let offered = vec![f(0, "PCMU"), f(8, "PCMA"), f(101, "telephone-event")];
+        let ours = offer_for(&offered, &LegPolicy::default()).expect("offer");
+        assert_eq!(ours, offered);
+        let answer = vec![f(0, "PCMU"), f(101, "telephone-event")];
+        let (reply, p) = plan(&offered, &ours, &answer).expect("plan");
+        assert_eq!(reply, answer);
+        assert_eq!(p.offerer_to_answerer, DirectionPlan { pt_map: vec![(0, 0), (101, 101)], transcode: None });
+        assert_eq!(p.answerer_to_offerer, DirectionPlan { pt_map: vec![(0, 0), (101, 101)], transcode: None });
+    }
+
+    #[test]
+    fn telephone_event_is_renumbered_per_leg() {
+        // The operator uses 96 for DTMF events; the Teams leg is offered 101.
+        let offered = vec![f(0, "PCMU"), f(96, "telephone-event")];
+        let ours = offer_for(&offered, &policy(&["PCMU"], Some(101))).expect("offer");
+        assert_eq!(ours, vec![f(0, "PCMU"), f(101, "telephone-event")]);
+        let (reply, p) = plan(&offered, &ours, &[f(0, "PCMU"), f(101, "telephone-event")]).expect("plan");
+        assert_eq!(reply, offered, "the operator is answered in its own numbering");
+        assert_eq!(p.offerer_to_answerer.pt_map, vec![(0, 0), (96, 101)]);
+        assert_eq!(p.answerer_to_offerer.pt_map, vec![(0, 0), (101, 96)]);
+    }
+
+    #[test]
+    fn every_shared_answered_codec_crosses() {
+        let offered = vec![f(0, "PCMU"), f(8, "PCMA")];
+        let ours = offer_for(&offered, &LegPolicy::default()).expect("offer");
+        let (reply, p) = plan(&offered, &ours, &[f(8, "PCMA"), f(0, "PCMU")]).expect("plan");
+        assert_eq!(reply, vec![f(8, "PCMA"), f(0, "PCMU")], "in the answerer's order");
+        assert_eq!(p.offerer_to_answerer.pt_map, vec![(8, 8), (0, 0)]);
+        assert_eq!(p.offerer_to_answerer.transcode, None);
+    }
+
+    #[test]
+    fn the_receiving_legs_order_wins_and_codecs_outside_it_are_dropped() {
+        let offered = vec![f(18, "G729"), f(8, "PCMA"), f(0, "PCMU")];
+        let ours = offer_for(&offered, &policy(&["PCMU", "PCMA"], None)).expect("offer");
+        assert_eq!(ours, vec![f(0, "PCMU"), f(8, "PCMA")]);
+    }
+
+    #[test]
+    fn transcoding_only_when_no_codec_is_shared() {
+        let offered = vec![f(8, "PCMA"), f(101, "telephone-event")];
+        let ours = offer_for(&offered, &policy(&["PCMU"], None)).expect("offer");
+        assert_eq!(ours, vec![f(0, "PCMU"), f(101, "telephone-event")]);
+        let (reply, p) = plan(&offered, &ours, &[f(0, "PCMU"), f(101, "telephone-event")]).expect("plan");
+        assert_eq!(reply[0], f(8, "PCMA"), "the offerer keeps its codec");
+        assert_eq!(p.offerer_to_answerer.transcode, Some(Transcode::AlawToUlaw));
+        assert_eq!(p.offerer_to_answerer.pt_map[0], (8, 0));
+        assert_eq!(p.answerer_to_offerer.transcode, Some(Transcode::UlawToAlaw));
+        assert_eq!(p.answerer_to_offerer.pt_map[0], (0, 8));
+    }
+
+    #[test]
+    fn nothing_in_common_and_nothing_to_transcode_is_refused() {
+        let e = offer_for(&[f(18, "G729")], &policy(&["PCMU"], None)).unwrap_err();
+        assert_eq!(e.to_string(), "no common codec: offered G729, accepted PCMU");
+        let e = plan(&[f(0, "PCMU")], &[f(0, "PCMU")], &[f(9, "G722")]).unwrap_err();
+        assert!(e.to_string().contains("accepted G722"), "{e}");
+    }
+
+    #[test]
+    fn formats_are_read_and_written_with_their_rtpmaps() {
+        let text = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0 96 97\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\na=ptime:20\r\n";
+        let mut sdp = crate::media::sdp::Sdp::parse(text.as_bytes()).expect("sdp");
+        let list = formats(&sdp.media()[0]);
+        assert_eq!(list.len(), 2, "97 has no rtpmap and is not static: skipped");
+        assert_eq!((list[0].name.as_str(), list[1].fmtp.as_deref()), ("PCMU", Some("0-15")));
+        let m = &mut sdp.media_mut()[0];
+        set_formats(m, &[f(8, "PCMA"), Format { fmtp: Some("0-16".into()), ..f(101, "telephone-event") }]);
+        let printed = sdp.print();
+        assert!(printed.contains("m=audio 4000 RTP/AVP 8 101\r\n"), "{printed}");
+        assert!(printed.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"), "{printed}");
+        assert!(printed.contains("a=ptime:20"), "other attributes stay: {printed}");
+        assert!(!printed.contains("a=rtpmap:96"), "{printed}");
+    }
+}
