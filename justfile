@@ -33,4 +33,4 @@ fuzz target="parse_datagram" secs="60":
 
 # Fuzz every target in turn.
 fuzz-all secs="60":
-    for t in parse_datagram stream_framer inspect parse_sdp; do just fuzz $t {{secs}}; done
+    for t in parse_datagram stream_framer inspect parse_sdp srtp_unprotect; do just fuzz $t {{secs}}; done

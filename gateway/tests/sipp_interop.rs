@@ -1,7 +1,10 @@
 //! Real-network interop: SIPp as the operator (UAC) -> the `gateway run`
 //! binary -> SIPp as Teams (UAS), on loopback, over UDP and over TCP,
-//! 100 calls each, all of which must succeed. SIPp comes from Debian's
-//! `sip-tester` package, which `.ci/bootstrap` installs.
+//! 100 calls each, all of which must succeed; and SIPp's `uac_pcap`
+//! (recorded A-law audio and an RFC 2833 digit) through the gateway with
+//! media anchored, checked packet by packet with a tshark capture. SIPp
+//! and tshark come from Debian (`sip-tester`, `tshark`), which
+//! `.ci/bootstrap` installs; the capture needs root or the wireshark group.
 #![allow(clippy::disallowed_methods)] // a real-network test waits on the real clock
 
 use std::net::{TcpListener, UdpSocket};
@@ -131,4 +134,167 @@ fn sipp_calls_over_udp() {
 #[test]
 fn sipp_calls_over_tcp() {
     run_calls("tcp", &["-t", "t1"]);
+}
+
+/// A SIPp UAS that answers G.711 A-law and telephone-event, as the
+/// `uac_pcap` caller offers.
+const UAS_PCMA: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="UAS answering PCMA and telephone-event">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+  ]]></send>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+  ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+</scenario>
+"#;
+
+/// RTP payload types and telephone-event ids of a capture, per UDP destination port.
+fn rtp_by_port(capture: &std::path::Path) -> Vec<(u16, u8, Option<u8>)> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(capture)
+        .args(["--enable-heuristic", "rtp_udp", "-Y", "rtp", "-T", "fields"])
+        .args(["-e", "udp.dstport", "-e", "rtp.p_type", "-e", "rtpevent.event_id"])
+        .output()
+        .expect("tshark is not installed: run .ci/bootstrap (Debian package tshark)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some((f.first()?.parse().ok()?, f.get(1)?.parse().ok()?, f.get(2).and_then(|e| e.parse().ok())))
+        })
+        .collect()
+}
+
+/// SIPp's `uac_pcap` (the G.711 A-law recording and an RFC 2833 '1' that
+/// ship with Debian's sip-tester) through `gateway run` with media
+/// anchored, to a SIPp UAS; a tshark capture on loopback must show every
+/// RTP packet and every DTMF event relayed, from the relay's ports.
+#[test]
+fn sipp_pcap_audio_and_dtmf_cross_the_gateway() {
+    let (gw_port, op_port, teams_port) = (free_port(), free_port(), free_port());
+    let (uac_mp, uas_mp) =
+        (46_000 + 4 * (std::process::id() % 1000) as u16, 47_000 + 4 * (std::process::id() % 1000) as u16);
+    let (relay_min, relay_max) = (44_000u16, 44_199u16);
+    let dir = std::env::temp_dir().join(format!("bridgehead-sipp-media-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("pcap")).expect("temp dir");
+    for f in ["g711a.pcap", "dtmf_2833_1.pcap"] {
+        let _ = std::fs::remove_file(dir.join("pcap").join(f));
+        std::os::unix::fs::symlink(PathBuf::from("/usr/share/sip-tester").join(f), dir.join("pcap").join(f))
+            .expect("sip-tester's pcaps (Debian package sip-tester)");
+    }
+    std::fs::write(dir.join("uas_pcma.xml"), UAS_PCMA).expect("scenario");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nfqdn = \"127.0.0.1\"\nlisten = \"127.0.0.1:{gw_port}\"\nseed = 7\n\
+[operator]\naddress = \"127.0.0.1:{op_port}\"\ntransport = \"udp\"\n\
+[teams]\nproxies = [ {{ address = \"127.0.0.1:{teams_port}\", transport = \"udp\" }} ]\n\
+[media]\naddress = \"127.0.0.1\"\nport_min = {relay_min}\nport_max = {relay_max}\n"
+        ),
+    )
+    .expect("config");
+    let capture = dir.join("lo.pcap");
+    let mut tshark = Kill(
+        Command::new("tshark")
+            .args(["-i", "lo", "-q", "-w"])
+            .arg(&capture)
+            .args(["-f", &format!("udp and (portrange {relay_min}-{relay_max} or port {uas_mp})")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tshark starts"),
+    );
+    let gw_log = std::fs::File::create(dir.join("gateway.log")).expect("log");
+    let _gateway = Kill(
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stderr(gw_log)
+            .spawn()
+            .expect("gateway starts"),
+    );
+    wait_for_listener(gw_port);
+    std::thread::sleep(Duration::from_millis(1500)); // tshark is capturing
+    let _uas = Kill(
+        Command::new(sipp())
+            .current_dir(&dir)
+            .args(["-sf", "uas_pcma.xml", "-i", "127.0.0.1", "-p", &teams_port.to_string()])
+            .args(["-mp", &uas_mp.to_string(), "-m", "1", "-nostdin", "-bg"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp uas starts"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let uac = Command::new(sipp())
+        .current_dir(&dir)
+        .args(["-sn", "uac_pcap", "-i", "127.0.0.1", "-p", &op_port.to_string(), "-s", "+14255550100"])
+        .args(["-mp", &uac_mp.to_string(), "-m", "1", "-timeout", "60s", "-nostdin"])
+        .arg(format!("127.0.0.1:{gw_port}"))
+        .output()
+        .expect("sipp uac runs");
+    assert!(uac.status.success(), "SIPp uac_pcap failed:\n{}", String::from_utf8_lossy(&uac.stdout));
+    std::thread::sleep(Duration::from_millis(1000));
+    let _ = Command::new("kill").args(["-INT", &tshark.0.id().to_string()]).status();
+    let _ = tshark.0.wait();
+    let rtp = rtp_by_port(&capture);
+    let into_gateway: Vec<_> = rtp.iter().filter(|(p, _, _)| (relay_min..=relay_max).contains(p)).collect();
+    let to_uas: Vec<_> = rtp.iter().filter(|(p, _, _)| *p == uas_mp).collect();
+    let audio = |v: &[&(u16, u8, Option<u8>)]| v.iter().filter(|(_, pt, _)| *pt == 8).count();
+    let events = |v: &[&(u16, u8, Option<u8>)]| v.iter().filter(|(_, pt, e)| *pt == 101 && *e == Some(1)).count();
+    // What the recordings hold, read with the same tool.
+    let source = |f: &str| {
+        rtp_by_port(&PathBuf::from("/usr/share/sip-tester").join(f))
+            .iter()
+            .filter(|(_, pt, _)| [8, 101].contains(pt))
+            .count()
+    };
+    let (recorded_audio, recorded_events) = (source("g711a.pcap"), source("dtmf_2833_1.pcap"));
+    assert!(recorded_audio > 200 && recorded_events > 0, "{recorded_audio} {recorded_events}");
+    assert_eq!(audio(&into_gateway), recorded_audio, "SIPp played the whole A-law recording");
+    assert_eq!(audio(&to_uas), recorded_audio, "every audio packet relayed");
+    assert_eq!(events(&into_gateway), recorded_events, "SIPp played the RFC 2833 '1'");
+    assert_eq!(events(&to_uas), recorded_events, "every DTMF event relayed");
+    let _ = std::fs::remove_dir_all(&dir);
 }
