@@ -83,6 +83,8 @@ struct RawLegPolicy {
     /// Offer SRTP (SDES) toward this side.
     #[serde(default)]
     srtp: bool,
+    /// Ringback played toward this side when its call rings without early media.
+    ringback: Option<String>,
 }
 
 /// Voice codecs a policy may name (pass-through for all; the gateway
@@ -101,7 +103,17 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
             errors.push(err(format!("{field}.telephone_event_pt"), "a dynamic payload type is 96-127"));
         }
     }
-    LegPolicy { codecs: raw.codecs.clone(), telephone_event_pt: raw.telephone_event_pt, srtp: raw.srtp }
+    if let Some(c) = &raw.ringback {
+        if crate::media::tone::ringback(c, 8000).is_none() {
+            errors.push(err(format!("{field}.ringback"), format!("'{c}' is not a known country (us, uk, de, fr ...)")));
+        }
+    }
+    LegPolicy {
+        codecs: raw.codecs.clone(),
+        telephone_event_pt: raw.telephone_event_pt,
+        srtp: raw.srtp,
+        ringback: raw.ringback.clone(),
+    }
 }
 
 fn default_port_min() -> u16 {

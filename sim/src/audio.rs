@@ -7,8 +7,13 @@
 //! G.711 law; [`Listener`] decodes frames and accumulates the power at
 //! each candidate frequency, and names the dominant one and its share.
 
-/// Tones the parties send (Hz): the operator 440, Teams 1000.
-pub const CANDIDATES: [f32; 2] = [440.0, 1000.0];
+/// Tones the parties send (Hz): the operator 440, Teams 1000; 480 is the
+/// second tone of North American ringback (440 + 480), which no party sends.
+pub const CANDIDATES: [f32; 3] = [OPERATOR_TONE, 480.0, TEAMS_TONE];
+/// The operator's tone (Hz).
+pub const OPERATOR_TONE: f32 = 440.0;
+/// Every Teams client's tone (Hz).
+pub const TEAMS_TONE: f32 = 1000.0;
 /// Samples per 20 ms frame at 8 kHz.
 pub const FRAME: usize = 160;
 const RATE: f32 = 8000.0;
@@ -115,11 +120,16 @@ impl Speaker {
     }
 }
 
+/// Samples per analysis block: 100 ms, so 440 and 480 Hz (40 Hz apart)
+/// fall in separate 10 Hz bins.
+const BLOCK: usize = 800;
+
 /// Accumulated power at each candidate frequency.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Listener {
     power: [f64; CANDIDATES.len()],
     pub frames: u32,
+    block: Vec<i16>,
 }
 
 fn goertzel(samples: &[i16], freq: f32) -> f64 {
@@ -136,17 +146,30 @@ fn goertzel(samples: &[i16], freq: f32) -> f64 {
 impl Listener {
     /// Hear one frame of `law` payload.
     pub fn hear(&mut self, law: Law, payload: &[u8]) {
-        let samples: Vec<i16> = payload.iter().map(|&c| law.decode(c)).collect();
-        for (p, f) in self.power.iter_mut().zip(CANDIDATES) {
-            *p += goertzel(&samples, f);
-        }
+        self.block.extend(payload.iter().map(|&c| law.decode(c)));
         self.frames += 1;
+        if self.block.len() >= BLOCK {
+            for (p, f) in self.power.iter_mut().zip(CANDIDATES) {
+                *p += goertzel(&self.block, f);
+            }
+            self.block.clear();
+        }
+    }
+
+    /// The share (%) of the candidates' power at `freq` (a candidate).
+    pub fn share_pct(&self, freq: f32) -> u32 {
+        let total: f64 = self.power.iter().sum();
+        let i = CANDIDATES.iter().position(|c| *c == freq);
+        match i {
+            Some(i) if total > 0.0 => (100.0 * self.power[i] / total).round() as u32,
+            _ => 0,
+        }
     }
 
     /// The dominant candidate (Hz) and its share of the candidates' power (%).
     pub fn dominant(&self) -> Option<(u32, u32)> {
         let total: f64 = self.power.iter().sum();
-        if self.frames == 0 || total <= 0.0 {
+        if self.frames < 5 || total <= 0.0 {
             return None;
         }
         let (i, p) = self.power.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
@@ -176,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_listener_names_the_tone_it_hears() {
-        for (freq, law) in [(440.0, Law::Mu), (1000.0, Law::A)] {
+        for (freq, law) in [(440.0, Law::Mu), (1000.0, Law::A), (480.0, Law::Mu)] {
             let mut s = Speaker::new(freq);
             let mut l = Listener::default();
             for _ in 0..50 {

@@ -23,7 +23,7 @@ use gateway::time::Time;
 
 use gateway::media::srtp::{Context, MasterKey, Suite};
 
-use crate::audio::{Law, Listener, Speaker, CANDIDATES, FRAME};
+use crate::audio::{Law, Listener, Speaker, FRAME, OPERATOR_TONE, TEAMS_TONE};
 
 /// How a party answers an INVITE.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +254,8 @@ pub struct Peer {
     speaker: Speaker,
     /// What it heard, for the listening checks.
     pub listener: Listener,
+    /// What it heard before its call was answered (ringback, early media).
+    pub early_listener: Listener,
     /// Timestamp of the last telephone-event completed.
     last_event_ts: Option<u32>,
     /// Its SRTP key (it sends with it), and the contexts of its stream.
@@ -284,8 +286,9 @@ impl Peer {
             proto: Proto::Udp,
             media: None,
             media_out: Vec::new(),
-            speaker: Speaker::new(if role == "operator" { CANDIDATES[0] } else { CANDIDATES[1] }),
+            speaker: Speaker::new(if role == "operator" { OPERATOR_TONE } else { TEAMS_TONE }),
             listener: Listener::default(),
+            early_listener: Listener::default(),
             last_event_ts: None,
             srtp_key: MasterKey::from_bytes(std::array::from_fn(|i| {
                 (seed as u8).wrapping_mul(31).wrapping_add(i as u8)
@@ -404,7 +407,9 @@ impl Peer {
             }
             return;
         }
+        let early = self.media.is_none();
         match pt.and_then(Law::of_pt).filter(|l| self.behaviour.codecs.contains(l)) {
+            Some(law) if data.len() >= 12 + FRAME && early => self.early_listener.hear(law, &data[12..]),
             Some(law) if data.len() >= 12 + FRAME => self.listener.hear(law, &data[12..]),
             _ => self.observed.rtp_undecodable += 1,
         }

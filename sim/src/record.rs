@@ -320,6 +320,9 @@ impl Recorder {
             let (hz, share) = p.listener.dominant().unwrap_or((0, 0));
             facts.insert(format!("{r}.heard_hz"), vec![i64::from(hz)]);
             facts.insert(format!("{r}.heard_share_pct"), vec![i64::from(share)]);
+            // Before the answer: how much it heard, and how much of it was ringback's 480 Hz.
+            facts.insert(format!("{r}.early_frames"), vec![i64::from(p.early_listener.frames)]);
+            facts.insert(format!("{r}.early_480hz_pct"), vec![i64::from(p.early_listener.share_pct(480.0))]);
             if r.starts_with("teams") {
                 teams_invites += i64::from(o.invites_received);
             }

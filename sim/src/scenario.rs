@@ -47,6 +47,8 @@ pub struct PartySpec {
     pub srtp: bool,
     /// The gateway offers SRTP toward this party.
     pub gateway_srtp: bool,
+    /// The gateway plays this country's ringback toward this party.
+    pub gateway_ringback: Option<String>,
 }
 
 impl Default for PartySpec {
@@ -67,6 +69,7 @@ impl Default for PartySpec {
             telephone_event_pt: 101,
             srtp: false,
             gateway_srtp: false,
+            gateway_ringback: None,
         }
     }
 }
@@ -78,6 +81,7 @@ impl PartySpec {
             codecs: self.gateway_codecs.clone(),
             telephone_event_pt: self.gateway_telephone_event_pt,
             srtp: self.gateway_srtp,
+            ringback: self.gateway_ringback.clone(),
         }
     }
 

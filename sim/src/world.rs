@@ -196,6 +196,9 @@ impl World {
         while let Some(e) = self.gw.poll_event() {
             self.rec.event(self.now, e);
         }
+        while let Some((port, to, data)) = self.gw.poll_media_packet() {
+            self.send(SocketAddr::new(addr(GW).ip(), port), to, Bytes::from(data));
+        }
     }
 
     fn act(&mut self, action: &Action) {

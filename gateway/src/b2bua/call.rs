@@ -56,11 +56,14 @@ struct Pending2xx {
 
 pub(super) struct Call {
     /// The call's log span: every line logged for it carries its fields.
-    span: tracing::Span,
+    pub(super) span: tracing::Span,
     /// Relay streams, one per anchored m= line (index = m= line).
     pub(super) media_streams: Vec<StreamId>,
     /// The last SDP offer relayed, awaiting its answer.
     pub(super) media_offer: super::media::PendingOffer,
+    /// The format the gateway answered the caller with itself (ringback),
+    /// which the final answer must keep.
+    pub(super) media_early: Option<crate::media::negotiate::Format>,
     a_tx: TxId,
     a_req: Message,
     a_peer: Peer,
@@ -220,6 +223,7 @@ impl Gateway {
             span: tracing::Span::none(),
             media_streams: Vec::new(),
             media_offer: Default::default(),
+            media_early: None,
             a_req: req,
         };
         let mut call = call;
@@ -385,9 +389,17 @@ impl Gateway {
         let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
         // An SDP that cannot be anchored is not relayed (the caller hears
         // nothing rather than the far side's addresses).
-        let sdp = self.media_body(id, Leg::B, &ct, resp.body(), false).map(|b| b.into_owned()).unwrap_or_default();
+        let mut sdp = self.media_body(id, Leg::B, &ct, resp.body(), false).map(|b| b.into_owned()).unwrap_or_default();
+        let mut received = resp.status().unwrap_or(500);
+        // Ringing without early media: the gateway answers the caller's
+        // offer itself and plays ringback (a 183 with its SDP).
+        if received == 180 && sdp.is_empty() {
+            if let Some(early) = self.early_ringback(id, now) {
+                (sdp, received) = (early, 183);
+            }
+        }
+        let ct = if received == 183 && !sdp.is_empty() { "application/sdp".to_owned() } else { ct };
         let Some(call) = self.calls.get(&id) else { return };
-        let received = resp.status().unwrap_or(500);
         let status = self.map_failure(received);
         let contact = format!("<{}>", self.contact(call.a_peer.proto));
         let mut extra: Vec<(&str, &str)> = Vec::new();
@@ -396,8 +408,10 @@ impl Gateway {
             extra.push(("Allow", ALLOW));
         }
         let body = (!sdp.is_empty()).then_some((ct.as_str(), sdp.as_slice()));
-        let reason = if status == received {
+        let reason = if status == resp.status().unwrap_or(500) {
             resp.reason().unwrap_or("").to_owned()
+        } else if status == 183 {
+            "Session Progress".to_owned()
         } else {
             super::reason_phrase(status).to_owned()
         };

@@ -23,9 +23,10 @@ use std::net::{IpAddr, SocketAddr};
 use super::call::Leg;
 use super::{CallId, Gateway, MediaControl};
 use crate::media::negotiate::{self, Format, LegPolicy};
-use crate::media::relay::{Remote, Side, StreamId};
+use crate::media::relay::{Law, Playback, Remote, Side, StreamId};
 use crate::media::sdp::{Connection, Sdp};
 use crate::media::srtp::{MasterKey, Suite};
+use crate::time::Time;
 
 /// Attributes of the far network's ICE, dropped when the gateway anchors
 /// media (a=crypto lines are replaced: each leg gets the gateway's own key).
@@ -144,8 +145,15 @@ impl Gateway {
             let offered = negotiate::formats(m);
             if answering {
                 if let Some(Some((their_offer, our_offer))) = pending.lines.get(i) {
-                    let (reply, plan) =
-                        negotiate::plan(their_offer, our_offer, &offered).map_err(MediaReject::not_acceptable)?;
+                    // The answer ends any ringback the gateway played; an
+                    // early answer it gave the caller is kept.
+                    self.relay.stop_tone(stream, side(to));
+                    let early = if i == 0 { self.calls.get(&id).and_then(|c| c.media_early.clone()) } else { None };
+                    let (reply, plan) = match &early {
+                        Some(fixed) => negotiate::plan_fixed(their_offer, our_offer, &offered, fixed),
+                        None => negotiate::plan(their_offer, our_offer, &offered),
+                    }
+                    .map_err(MediaReject::not_acceptable)?;
                     self.relay.set_plan(stream, side(to), &plan.offerer_to_answerer);
                     self.relay.set_plan(stream, side(from), &plan.answerer_to_offerer);
                     negotiate::set_formats(m, &reply);
@@ -220,6 +228,62 @@ impl Gateway {
         o.addrtype = c.addrtype;
         o.address = c.address;
         Ok(sdp.print().into_bytes())
+    }
+
+    /// Answer the caller's pending offer itself and start ringback toward
+    /// it: the SDP for a 183, or `None` when ringback is not configured for
+    /// the caller's side, was already started, or no G.711 codec was offered.
+    pub(super) fn early_ringback(&mut self, id: CallId, now: Time) -> Option<Vec<u8>> {
+        let media_ip = self.cfg.media.as_ref()?.address;
+        let country = self.leg_policy(id, Leg::A).ringback?;
+        let call = self.calls.get(&id)?;
+        if call.media_early.is_some() || call.media_offer.from != Some(Leg::A) {
+            return None;
+        }
+        let stream = *call.media_streams.first()?;
+        let (offered, _) = call.media_offer.lines.first()?.as_ref()?;
+        let voice = offered
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case("PCMU") || f.name.eq_ignore_ascii_case("PCMA"))?
+            .clone();
+        let te = offered.iter().find(|f| f.name.eq_ignore_ascii_case("telephone-event")).cloned();
+        let gen = crate::media::tone::ringback(&country, 8000)?;
+        let port = self.relay.port(stream, Side::A)?;
+        let law = if voice.name.eq_ignore_ascii_case("PCMU") { Law::Ulaw } else { Law::Alaw };
+        let mut formats = vec![voice.clone()];
+        formats.extend(te);
+        let pts: Vec<String> = formats.iter().map(|f| f.pt.to_string()).collect();
+        let crypto = self.relay.inbound_crypto(stream, Side::A);
+        let proto = if crypto.is_some() { "RTP/SAVP" } else { "RTP/AVP" };
+        let mut sdp = format!(
+            "v=0\r\no=- {} 1 IN {ip_type} {media_ip}\r\ns=-\r\nc=IN {ip_type} {media_ip}\r\nt=0 0\r\nm=audio {port} {proto} {}\r\n",
+            stream.0,
+            pts.join(" "),
+            ip_type = if media_ip.is_ipv4() { "IP4" } else { "IP6" },
+        );
+        for f in &formats {
+            sdp.push_str(&format!("a=rtpmap:{} {}/{}\r\n", f.pt, f.name, f.clock));
+            if let Some(p) = &f.fmtp {
+                sdp.push_str(&format!("a=fmtp:{} {p}\r\n", f.pt));
+            }
+        }
+        if let Some((tag, suite)) = crypto {
+            let key = match self.relay.outbound_key(stream, Side::A) {
+                Some((s, k)) if s == suite => k,
+                _ => self.new_srtp_key(),
+            };
+            sdp.push_str(&format!("a=crypto:{tag} {} {}\r\n", suite.sdes_name(), key.to_inline()));
+            self.relay.set_srtp_outbound(stream, Side::A, Some((suite, key)));
+        }
+        sdp.push_str("a=sendrecv\r\n");
+        let ssrc = (self.rng.next_u64() >> 32) as u32;
+        self.relay.start_tone(stream, Side::A, Playback { gen, law, pt: voice.pt, ssrc }, now);
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.media_early = Some(voice.clone());
+            let _in = c.span.enter();
+            tracing::debug!(%country, codec = %voice.name, "ringback toward the caller");
+        }
+        Some(sdp.into_bytes())
     }
 
     /// A fresh SRTP master key and salt from the seeded RNG.

@@ -171,6 +171,8 @@ pub struct Gateway {
     relay: Relay,
     /// Ports opened and closed since the shell last asked.
     media_control: VecDeque<MediaControl>,
+    /// Generated media packets for the shell to send.
+    media_out: VecDeque<(u16, SocketAddr, Vec<u8>)>,
     cfg: GatewayConfig,
     router: Box<dyn Router>,
     rng: Rng,
@@ -202,6 +204,7 @@ impl Gateway {
             shedding: Shedding::default(),
             relay: Relay::new(&cfg.media.as_ref().map(|m| m.relay.clone()).unwrap_or_default()),
             media_control: VecDeque::new(),
+            media_out: VecDeque::new(),
             router,
             rng: Rng::seeded(seed),
             transport: Transport::new(cfg.transport),
@@ -253,6 +256,12 @@ impl Gateway {
         self.cfg.media.as_ref().map(|m| m.address)
     }
 
+    /// A media packet the gateway generated (ringback): sent from our
+    /// `from_port` to the address given.
+    pub fn poll_media_packet(&mut self) -> Option<(u16, SocketAddr, Vec<u8>)> {
+        self.media_out.pop_front()
+    }
+
     /// Media sockets to open or close.
     pub fn poll_media_control(&mut self) -> Option<MediaControl> {
         self.media_control.pop_front()
@@ -288,7 +297,8 @@ impl Gateway {
     /// The earliest deadline of the transport, the transactions and the calls.
     pub fn poll_timeout(&self) -> Option<Time> {
         let calls = self.calls.values().filter_map(Call::next_deadline).min();
-        [self.transport.poll_timeout(), self.txs.poll_timeout(), calls].into_iter().flatten().min()
+        let media = self.relay.poll_timeout();
+        [self.transport.poll_timeout(), self.txs.poll_timeout(), calls, media].into_iter().flatten().min()
     }
 
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, data: Bytes) {
@@ -320,6 +330,9 @@ impl Gateway {
         for id in due {
             self.call_timers(now, id);
         }
+        let mut generated = Vec::new();
+        self.relay.handle_timeout(now, &mut generated);
+        self.media_out.extend(generated);
         self.pump(now);
     }
 

@@ -205,6 +205,12 @@ impl<N: Network> Sockets<N> {
         while let Some(e) = gw.poll_event() {
             obs.event(now, &e);
         }
+        while let Some((from_port, to, data)) = gw.poll_media_packet() {
+            obs.media_sent(now, from_port, to, &data);
+            if let Some(m) = self.media.get(&from_port) {
+                let _ = m.socket.send_to(&data, to).await;
+            }
+        }
         while let Some(c) = gw.poll_media_control() {
             match c {
                 MediaControl::Open { port } => {

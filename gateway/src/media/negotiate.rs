@@ -105,6 +105,9 @@ pub struct LegPolicy {
     pub telephone_event_pt: Option<u8>,
     /// Offer SRTP (RTP/SAVP, SDES keys) on this leg. Answers follow the offer.
     pub srtp: bool,
+    /// Ringback played toward this leg when its call rings without early
+    /// media (a country: us, uk, de, fr ...; see `media::tone::ringback`).
+    pub ringback: Option<String>,
 }
 
 /// Payload conversions the relay can do.
@@ -246,6 +249,39 @@ pub fn plan(
     Ok((reply, StreamPlan { offerer_to_answerer: forward, answerer_to_offerer: backward }))
 }
 
+/// Like [`plan`], when the offerer was already answered with `fixed` (the
+/// gateway answered it early to play ringback): the reply keeps `fixed`,
+/// transcoding to the answerer's codec if they differ.
+pub fn plan_fixed(
+    offered: &[Format],
+    our_offer: &[Format],
+    answer: &[Format],
+    fixed: &Format,
+) -> Result<(Vec<Format>, StreamPlan), NoCommonCodec> {
+    let fail = || NoCommonCodec { offered: fixed.name.clone(), accepted: names(answer) };
+    let chosen =
+        answer.iter().find(|f| !f.is_auxiliary() && our_offer.iter().any(|o| o.same_codec(f))).ok_or_else(fail)?;
+    let us = our_offer.iter().find(|o| o.same_codec(chosen)).ok_or_else(fail)?;
+    let (t_fwd, t_back) = if fixed.same_codec(chosen) {
+        (None, None)
+    } else {
+        (Some(transcode_between(fixed, chosen).ok_or_else(fail)?), transcode_between(chosen, fixed))
+    };
+    let mut reply = vec![fixed.clone()];
+    let mut forward = DirectionPlan { pt_map: vec![(fixed.pt, chosen.pt)], transcode: t_fwd };
+    let mut backward = DirectionPlan { pt_map: vec![(us.pt, fixed.pt)], transcode: t_back };
+    if let (Some(o), Some(a), Some(u)) = (
+        offered.iter().find(|f| f.is("telephone-event")),
+        answer.iter().find(|f| f.is("telephone-event")),
+        our_offer.iter().find(|f| f.is("telephone-event")),
+    ) {
+        reply.push(o.clone());
+        forward.pt_map.push((o.pt, a.pt));
+        backward.pt_map.push((u.pt, o.pt));
+    }
+    Ok((reply, StreamPlan { offerer_to_answerer: forward, answerer_to_offerer: backward }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +292,12 @@ mod tests {
     }
 
     fn policy(codecs: &[&str], te: Option<u8>) -> LegPolicy {
-        LegPolicy { codecs: codecs.iter().map(|c| (*c).to_owned()).collect(), telephone_event_pt: te, srtp: false }
+        LegPolicy {
+            codecs: codecs.iter().map(|c| (*c).to_owned()).collect(),
+            telephone_event_pt: te,
+            srtp: false,
+            ringback: None,
+        }
     }
 
     #[test]
@@ -311,6 +352,24 @@ mod tests {
         assert_eq!(p.offerer_to_answerer.pt_map[0], (8, 0));
         assert_eq!(p.answerer_to_offerer.transcode, Some(Transcode::UlawToAlaw));
         assert_eq!(p.answerer_to_offerer.pt_map[0], (0, 8));
+    }
+
+    #[test]
+    fn an_early_answer_is_kept_and_transcoded_to_when_the_final_answer_differs() {
+        let offered = vec![f(8, "PCMA"), f(0, "PCMU"), f(101, "telephone-event")];
+        let ours = offer_for(&offered, &LegPolicy::default()).expect("offer");
+        let (reply, p) = plan_fixed(&offered, &ours, &[f(0, "PCMU")], &f(8, "PCMA")).expect("plan");
+        assert_eq!(reply, vec![f(8, "PCMA")], "the caller keeps the codec it was answered with");
+        assert_eq!(
+            p.offerer_to_answerer,
+            DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw) }
+        );
+        assert_eq!(
+            p.answerer_to_offerer,
+            DirectionPlan { pt_map: vec![(0, 8)], transcode: Some(Transcode::UlawToAlaw) }
+        );
+        let (_, same) = plan_fixed(&offered, &ours, &[f(8, "PCMA")], &f(8, "PCMA")).expect("plan");
+        assert_eq!(same.offerer_to_answerer.transcode, None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 
 use crate::media::negotiate::{DirectionPlan, Transcode};
 use crate::media::srtp::{Context, MasterKey, SrtpError, Suite};
+use crate::media::tone::ToneGenerator;
 use crate::time::Time;
 
 /// The port range and bounds of the relay.
@@ -103,11 +104,19 @@ pub struct RelayCounters {
     pub dropped_srtp_replay: u64,
     /// Could not be protected (no room, key exhausted).
     pub dropped_srtp_protect: u64,
+    /// Packets the gateway generated (ringback).
+    pub injected: u64,
 }
 
 /// Protect a packet for a leg that speaks SRTP (no-op for plain RTP).
-fn protect(out: &mut Leg, rtcp: bool, buf: &mut [u8], len: usize, counters: &mut RelayCounters) -> Option<usize> {
-    let Some(s) = out.srtp_out.as_mut() else { return Some(len) };
+fn protect(
+    srtp: &mut Option<Srtp>,
+    rtcp: bool,
+    buf: &mut [u8],
+    len: usize,
+    counters: &mut RelayCounters,
+) -> Option<usize> {
+    let Some(s) = srtp.as_mut() else { return Some(len) };
     let r = if rtcp { s.ctx.protect_rtcp(buf, len) } else { s.ctx.protect_rtp(buf, len) };
     match r {
         Ok(n) => Some(n),
@@ -170,6 +179,40 @@ fn rekey(slot: &mut Option<Srtp>, want: Option<(Suite, MasterKey)>) {
     }
 }
 
+/// The G.711 law of injected audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Law {
+    Ulaw,
+    Alaw,
+}
+
+/// Audio the gateway itself plays toward a leg's peer (ringback), as its
+/// own RTP stream: 20 ms G.711 frames from a tone generator.
+#[derive(Debug, Clone)]
+struct Injector {
+    gen: ToneGenerator,
+    law: Law,
+    pt: u8,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    next: Time,
+}
+
+/// What to play toward a leg: a tone, as G.711 `law` at payload type
+/// `pt`, in an RTP stream of its own (`ssrc`).
+#[derive(Debug, Clone)]
+pub struct Playback {
+    pub gen: ToneGenerator,
+    pub law: Law,
+    pub pt: u8,
+    pub ssrc: u32,
+}
+
+/// One 20 ms frame at 8 kHz.
+const INJECT_FRAME: usize = 160;
+const INJECT_PTIME: std::time::Duration = std::time::Duration::from_millis(20);
+
 #[derive(Debug, Clone)]
 struct Leg {
     /// Our RTP port facing this leg's peer (RTCP is +1).
@@ -184,6 +227,8 @@ struct Leg {
     srtp_out: Option<Srtp>,
     /// The tag of the crypto line `srtp_in` came from (answers reuse it).
     srtp_in_tag: Option<u32>,
+    /// Audio played toward this leg's peer, until real media comes.
+    inject: Option<Injector>,
 }
 
 impl Leg {
@@ -197,6 +242,7 @@ impl Leg {
             srtp_in: None,
             srtp_out: None,
             srtp_in_tag: None,
+            inject: None,
         }
     }
 }
@@ -267,6 +313,8 @@ pub struct Relay {
     by_port: HashMap<u16, (StreamId, Side)>,
     next_id: u64,
     counters: RelayCounters,
+    /// Legs with an injector running (few: ringing calls).
+    injecting: std::collections::BTreeSet<(StreamId, u8)>,
 }
 
 /// RTP/RTCP version 2, and long enough for a header.
@@ -289,6 +337,7 @@ impl Relay {
             by_port: HashMap::with_capacity(capacity),
             next_id: 1,
             counters: RelayCounters::default(),
+            injecting: std::collections::BTreeSet::new(),
         }
     }
 
@@ -388,8 +437,75 @@ impl Relay {
         self.streams.get(&id).map(|s| s.legs[side as usize].stats)
     }
 
+    /// Play a tone toward `side`'s peer from `now`, as its own RTP stream; it stops when real media is forwarded to
+    /// that leg, on [`Relay::stop_tone`], or when the stream closes.
+    pub fn start_tone(&mut self, id: StreamId, side: Side, play: Playback, now: Time) {
+        if let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) {
+            let Playback { gen, law, pt, ssrc } = play;
+            leg.inject = Some(Injector { gen, law, pt, ssrc, seq: (ssrc >> 16) as u16, ts: ssrc, next: now });
+            self.injecting.insert((id, side as u8));
+        }
+    }
+
+    /// Stop what is played toward `side`.
+    pub fn stop_tone(&mut self, id: StreamId, side: Side) {
+        if let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) {
+            leg.inject = None;
+        }
+        self.injecting.remove(&(id, side as u8));
+    }
+
+    /// Whether something is played toward `side`.
+    pub fn playing(&self, id: StreamId, side: Side) -> bool {
+        self.injecting.contains(&(id, side as u8))
+    }
+
+    /// When the next injected frame is due.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.injecting
+            .iter()
+            .filter_map(|(id, side)| self.streams.get(id)?.legs[usize::from(*side)].inject.as_ref().map(|i| i.next))
+            .min()
+    }
+
+    /// Produce the injected frames due by `now`: (our port, destination, packet).
+    pub fn handle_timeout(&mut self, now: Time, out: &mut Vec<(u16, SocketAddr, Vec<u8>)>) {
+        for &(id, side) in &self.injecting {
+            let Some(stream) = self.streams.get_mut(&id) else { continue };
+            let leg = &mut stream.legs[usize::from(side)];
+            let to = leg.latched.or(leg.remote.map(|r| r.rtp));
+            let (Some(inj), Some(to)) = (leg.inject.as_mut(), to) else { continue };
+            while inj.next <= now {
+                let mut pcm = [0i16; INJECT_FRAME];
+                inj.gen.fill(&mut pcm);
+                let mut p = Vec::with_capacity(12 + INJECT_FRAME + 16);
+                p.extend_from_slice(&[0x80, inj.pt]);
+                p.extend_from_slice(&inj.seq.to_be_bytes());
+                p.extend_from_slice(&inj.ts.to_be_bytes());
+                p.extend_from_slice(&inj.ssrc.to_be_bytes());
+                p.resize(12 + INJECT_FRAME, 0);
+                match inj.law {
+                    Law::Ulaw => crate::media::g711::encode_ulaw(&pcm, &mut p[12..]),
+                    Law::Alaw => crate::media::g711::encode_alaw(&pcm, &mut p[12..]),
+                };
+                inj.seq = inj.seq.wrapping_add(1);
+                inj.ts = inj.ts.wrapping_add(INJECT_FRAME as u32);
+                inj.next = inj.next + INJECT_PTIME;
+                let len = p.len();
+                p.resize(len + 16, 0);
+                if let Some(len) = protect(&mut leg.srtp_out, false, &mut p, len, &mut self.counters) {
+                    p.truncate(len);
+                    self.counters.injected += 1;
+                    out.push((leg.port, to, p));
+                }
+            }
+        }
+    }
+
     /// Close a stream and give its ports back.
     pub fn close(&mut self, id: StreamId) {
+        self.injecting.remove(&(id, 0));
+        self.injecting.remove(&(id, 1));
         if let Some(s) = self.streams.remove(&id) {
             for leg in &s.legs {
                 self.by_port.remove(&leg.port);
@@ -478,7 +594,7 @@ impl Relay {
         let from_port = if rtcp && !mux { out.port + 1 } else { out.port };
         let out_side = side.other() as usize;
         if rtcp {
-            let len = protect(&mut stream.legs[out_side], true, buf, len, &mut self.counters)?;
+            let len = protect(&mut stream.legs[out_side].srtp_out, true, buf, len, &mut self.counters)?;
             self.counters.rtcp_forwarded += 1;
             return Some((Forward { from_port, to }, len));
         }
@@ -500,7 +616,11 @@ impl Relay {
                 self.counters.transcoded += 1;
             }
         }
-        let len = protect(&mut stream.legs[out_side], false, buf, len, &mut self.counters)?;
+        let len = protect(&mut stream.legs[out_side].srtp_out, false, buf, len, &mut self.counters)?;
+        // Real media for that leg: whatever was played to it stops.
+        if stream.legs[out_side].inject.take().is_some() {
+            self.injecting.remove(&(id, out_side as u8));
+        }
         self.counters.rtp_forwarded += 1;
         Some((Forward { from_port, to }, len))
     }
@@ -677,6 +797,29 @@ mod tests {
         r.set_srtp_inbound(s, Side::B, Some((1, suite, theirs)));
         assert_eq!(r.inbound_crypto(s, Side::B), Some((1, suite)));
         assert!(r.outbound_key(s, Side::B).is_some());
+    }
+
+    #[test]
+    fn injected_ringback_is_paced_and_stops_when_real_media_arrives() {
+        let mut r = Relay::new(&RelayConfig::default());
+        let (s, [pa, pb]) = r.open().expect("open");
+        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
+        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let gen = crate::media::tone::ringback("us", 8000).expect("us ringback");
+        r.start_tone(s, Side::A, Playback { gen, law: Law::Ulaw, pt: 0, ssrc: 0x1234_5678 }, Time::ZERO);
+        assert_eq!(r.poll_timeout(), Some(Time::ZERO));
+        let mut out = Vec::new();
+        r.handle_timeout(Time::from_millis(40), &mut out);
+        assert_eq!(out.len(), 3, "frames at 0, 20 and 40 ms");
+        assert!(out.iter().all(|(port, to, p)| *port == pa && *to == addr("192.0.2.10:30000") && p.len() == 172));
+        let seqs: Vec<u16> = out.iter().map(|(_, _, p)| u16::from_be_bytes([p[2], p[3]])).collect();
+        assert_eq!(seqs[1], seqs[0].wrapping_add(1));
+        assert_eq!(r.poll_timeout(), Some(Time::from_millis(60)));
+        // Teams' first packet toward A ends the ringback.
+        assert!(relay(&mut r, Time::from_millis(50), pb, addr("52.114.1.1:50000"), &rtp(1)).is_some());
+        assert!(!r.playing(s, Side::A));
+        assert_eq!(r.poll_timeout(), None);
+        assert_eq!(r.counters().injected, 3);
     }
 
     #[test]
