@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::b2bua::{GatewayConfig, MediaConfig, Target};
-use crate::media::negotiate::LegPolicy;
+use crate::media::negotiate::{DtmfMode, LegPolicy};
 use crate::media::relay::RelayConfig;
 use crate::sip::msg::Limits;
 use crate::sip::transaction::TimerConfig;
@@ -85,6 +85,8 @@ struct RawLegPolicy {
     srtp: bool,
     /// Ringback played toward this side when its call rings without early media.
     ringback: Option<String>,
+    /// How this side carries DTMF: "rfc4733" (default) or "info".
+    dtmf: Option<String>,
 }
 
 /// Voice codecs a policy may name (pass-through for all; the gateway
@@ -108,11 +110,20 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
             errors.push(err(format!("{field}.ringback"), format!("'{c}' is not a known country (us, uk, de, fr ...)")));
         }
     }
+    let dtmf = match raw.dtmf.as_deref() {
+        None | Some("rfc4733") => DtmfMode::Rfc4733,
+        Some("info") => DtmfMode::Info,
+        Some(other) => {
+            errors.push(err(format!("{field}.dtmf"), format!("'{other}' is not rfc4733 or info")));
+            DtmfMode::Rfc4733
+        }
+    };
     LegPolicy {
         codecs: raw.codecs.clone(),
         telephone_event_pt: raw.telephone_event_pt,
         srtp: raw.srtp,
         ringback: raw.ringback.clone(),
+        dtmf,
     }
 }
 

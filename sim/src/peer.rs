@@ -47,6 +47,8 @@ pub struct Behaviour {
     pub telephone_event_pt: u8,
     /// It speaks SRTP (RTP/SAVP, an SDES key of its own).
     pub srtp: bool,
+    /// It sends and expects DTMF as SIP INFO (application/dtmf-relay).
+    pub dtmf_info: bool,
 }
 
 impl Default for Behaviour {
@@ -62,6 +64,7 @@ impl Default for Behaviour {
             codecs: vec![Law::Mu],
             telephone_event_pt: 101,
             srtp: false,
+            dtmf_info: false,
         }
     }
 }
@@ -265,6 +268,8 @@ pub struct Peer {
     srtp_rx_key: Option<MasterKey>,
     /// The direction of our last re-INVITE offer (applied when answered).
     offered_direction: Option<String>,
+    /// The body of the INFO being sent.
+    info_body: Option<String>,
 }
 
 impl Peer {
@@ -297,6 +302,7 @@ impl Peer {
             srtp_rx: None,
             srtp_rx_key: None,
             offered_direction: None,
+            info_body: None,
         }
     }
 
@@ -315,8 +321,14 @@ impl Peer {
             "cancel" => self.cancel(now),
             "reinvite" => self.in_dialog_request(now, "INVITE", arg.unwrap_or("sendrecv")),
             "dtmf" => {
-                if let Some(f) = self.media.as_mut() {
-                    f.digits.extend(arg.unwrap_or("").chars().filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#'));
+                let digits = arg.unwrap_or("").chars().filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#');
+                if self.behaviour.dtmf_info {
+                    for d in digits.collect::<Vec<_>>() {
+                        self.observed.dtmf_sent.push(d);
+                        self.in_dialog_info(now, d);
+                    }
+                } else if let Some(f) = self.media.as_mut() {
+                    f.digits.extend(digits);
                 }
             }
             _ => {}
@@ -564,6 +576,13 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
     }
 
     /// Send an in-dialog request on the last answered call (placed or received).
+    /// One DTMF digit as SIP INFO (application/dtmf-relay, 160 ms).
+    fn in_dialog_info(&mut self, now: Time, digit: char) {
+        self.info_body = Some(format!("Signal={digit}\r\nDuration=160\r\n"));
+        self.in_dialog_request(now, "INFO", "");
+        self.info_body = None;
+    }
+
     pub fn in_dialog_request(&mut self, now: Time, method: &str, direction: &str) {
         match method {
             "BYE" => self.media = None,
@@ -572,9 +591,12 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
         }
         let via = self.via();
         let body = (method == "INVITE").then(|| self.own_sdp(direction));
-        let ct = match &body {
-            Some(b) => format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
-            None => "Content-Length: 0\r\n\r\n".to_owned(),
+        let ct = match (&body, &self.info_body) {
+            (Some(b), _) => format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
+            (None, Some(b)) if method == "INFO" => {
+                format!("Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{b}", b.len())
+            }
+            _ => "Content-Length: 0\r\n\r\n".to_owned(),
         };
         let contact = format!("<sip:{}@{}>", self.role, self.addr);
         let text = if let Some(c) = self.outgoing.iter_mut().rev().find(|c| c.dialog.is_some() && !c.done) {
@@ -759,6 +781,15 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 }
                 for c in self.incoming.iter_mut().filter(|c| c.invite.call_id().ok() == Some(call_id.as_str())) {
                     c.answered_tag = None;
+                }
+                self.respond(now, tx, 200, None, None);
+            }
+            Some(Method::Info) => {
+                let text = String::from_utf8_lossy(msg.body()).into_owned();
+                let digit =
+                    text.lines().find_map(|l| l.trim().strip_prefix("Signal=").and_then(|v| v.trim().chars().next()));
+                if let Some(d) = digit {
+                    self.observed.dtmf_received.push(d);
                 }
                 self.respond(now, tx, 200, None, None);
             }

@@ -49,6 +49,8 @@ pub struct PartySpec {
     pub gateway_srtp: bool,
     /// The gateway plays this country's ringback toward this party.
     pub gateway_ringback: Option<String>,
+    /// How this party (and the gateway toward it) carries DTMF: `rfc4733` or `info`.
+    pub dtmf: String,
 }
 
 impl Default for PartySpec {
@@ -70,6 +72,7 @@ impl Default for PartySpec {
             srtp: false,
             gateway_srtp: false,
             gateway_ringback: None,
+            dtmf: "rfc4733".into(),
         }
     }
 }
@@ -82,6 +85,11 @@ impl PartySpec {
             telephone_event_pt: self.gateway_telephone_event_pt,
             srtp: self.gateway_srtp,
             ringback: self.gateway_ringback.clone(),
+            dtmf: if self.dtmf == "info" {
+                gateway::media::negotiate::DtmfMode::Info
+            } else {
+                gateway::media::negotiate::DtmfMode::Rfc4733
+            },
         }
     }
 
@@ -114,6 +122,7 @@ impl PartySpec {
                 .collect(),
             telephone_event_pt: self.telephone_event_pt,
             srtp: self.srtp,
+            dtmf_info: self.dtmf == "info",
         }
     }
 }
@@ -271,6 +280,11 @@ impl Scenario {
         for p in &sc.teams.proxies {
             if !(p == "up" || p == "silent" || p.parse::<u16>().is_ok_and(|c| (300..700).contains(&c))) {
                 return Err(bad(format!("teams.proxies: '{p}' is not up, silent or a status 300-699")));
+            }
+        }
+        for (field, mode) in [("operator.dtmf", &sc.operator.dtmf), ("teams.dtmf", &sc.teams.dtmf)] {
+            if !matches!(mode.as_str(), "rfc4733" | "info") {
+                return Err(bad(format!("{field}: '{mode}' is not rfc4733 or info")));
             }
         }
         for (field, list) in [("operator.codecs", &sc.operator.codecs), ("teams.codecs", &sc.teams.codecs)] {

@@ -30,6 +30,8 @@ pub(super) enum ClientPurpose {
     Invite,
     Cancel,
     Bye,
+    /// A request of the gateway's own (INFO for DTMF): its answer ends there.
+    Own,
     /// An in-dialog request relayed from the other leg's server transaction.
     Relay {
         server_tx: TxId,
@@ -478,6 +480,20 @@ impl Gateway {
         }
     }
 
+    /// Send an INFO of the gateway's own on `leg` (its answer is not relayed).
+    pub(super) fn send_info(&mut self, now: Time, id: CallId, leg: Leg, content_type: &str, body: &[u8]) {
+        let Some(call) = self.calls.get(&id) else { return };
+        let peer = call.peer(leg);
+        let via = self.via(peer.proto);
+        let Some(d) = self.calls.get_mut(&id).and_then(|c| c.dialog_mut(leg)) else { return };
+        let info = d.request("INFO", None).print(&via, Some((content_type, body)));
+        if let Ok(msg) = Message::parse_stream(Bytes::from(info)) {
+            if let Ok(tx) = self.txs.send_request(now, msg, peer, is_reliable(&peer)) {
+                self.by_client.insert(tx, (id, ClientPurpose::Own));
+            }
+        }
+    }
+
     fn b_dialog_index(&mut self, id: CallId, resp: &Message) -> Result<Option<usize>, DialogError> {
         let Some(call) = self.calls.get_mut(&id) else { return Ok(None) };
         let Some(tag) = resp.to().ok().and_then(|t| t.tag().map(str::to_owned)) else { return Ok(None) };
@@ -500,7 +516,7 @@ impl Gateway {
         let status = resp.status().unwrap_or(500);
         match purpose {
             ClientPurpose::Invite => self.on_b_invite_response(now, id, tx, status, resp),
-            ClientPurpose::Cancel => {}
+            ClientPurpose::Cancel | ClientPurpose::Own => {}
             ClientPurpose::Bye => {
                 if status >= 200 {
                     self.end_call(id, 200, "hung up");
@@ -645,7 +661,7 @@ impl Gateway {
                 }
             }
             ClientPurpose::Bye => self.end_call(id, 200, "hung up (BYE unanswered)"),
-            ClientPurpose::Cancel => {}
+            ClientPurpose::Cancel | ClientPurpose::Own => {}
             ClientPurpose::Relay { server_tx } => {
                 if let Some(req) = self.txs.request(server_tx).cloned() {
                     let data = mbuild::response(&req, 408, "Request Timeout", None, &[], None);
@@ -736,6 +752,11 @@ impl Gateway {
             } else {
                 self.end_call(id, 200, "hung up");
             }
+            return;
+        }
+        // DTMF interworking: an INFO digit toward an RFC 4733 leg is played.
+        if method == Method::Info && self.info_to_events(now, id, leg, &req) {
+            self.respond(now, tx, 200, "OK", None, &[]);
             return;
         }
         // Relay any other in-dialog request to the other leg.

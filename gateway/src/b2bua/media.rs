@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::call::Leg;
 use super::{CallId, Gateway, MediaControl};
-use crate::media::negotiate::{self, Format, LegPolicy};
+use crate::media::negotiate::{self, DtmfMode, Format, LegPolicy};
 use crate::media::relay::{Law, Playback, Remote, Side, StreamId};
 use crate::media::sdp::{Connection, Sdp};
 use crate::media::srtp::{MasterKey, Suite};
@@ -143,6 +143,9 @@ impl Gateway {
                 }
             };
             let offered = negotiate::formats(m);
+            let te =
+                |list: &[Format]| list.iter().find(|f| f.name.eq_ignore_ascii_case("telephone-event")).map(|f| f.pt);
+            let from_receives = te(&offered);
             if answering {
                 if let Some(Some((their_offer, our_offer))) = pending.lines.get(i) {
                     // The answer ends any ringback the gateway played; an
@@ -200,6 +203,24 @@ impl Gateway {
                 self.relay.set_srtp_outbound(stream, side(to), None);
                 m.proto = m.proto.replacen("SAVP", "AVP", 1);
             }
+            // telephone-event: `from` receives with its own SDP's number;
+            // `to` will send with the number of the SDP it is given now.
+            let to_sends = te(&negotiate::formats(m));
+            self.relay.set_telephone_event(stream, side(from), None, from_receives);
+            self.relay.set_telephone_event(stream, side(to), to_sends, None);
+            // DTMF interworking: events from a 4733 leg become SIP INFO when
+            // the other leg speaks INFO.
+            let (from_mode, to_mode) = (self.leg_policy(id, from).dtmf, policy.dtmf);
+            self.relay.set_events_to_signalling(
+                stream,
+                side(from),
+                from_mode == DtmfMode::Rfc4733 && to_mode == DtmfMode::Info,
+            );
+            self.relay.set_events_to_signalling(
+                stream,
+                side(to),
+                to_mode == DtmfMode::Rfc4733 && from_mode == DtmfMode::Info,
+            );
             let rtp = SocketAddr::new(ip, m.port);
             let rtcp = match m.rtcp() {
                 Some((port, conn)) => SocketAddr::new(conn.and_then(|c| c.ip()).unwrap_or(ip), port),
@@ -307,5 +328,104 @@ impl Gateway {
             }
             self.relay.close(*s);
         }
+    }
+}
+
+/// The RFC 4733 event of a DTMF signal as SIP INFO writes it (`5`, `*`,
+/// `#`, `A`-`D`, or the event number `10`/`11`).
+fn event_of(signal: &str) -> Option<u8> {
+    match signal.trim() {
+        "*" => Some(10),
+        "#" => Some(11),
+        s if s.len() == 1 => {
+            let c = s.chars().next()?.to_ascii_uppercase();
+            c.to_digit(10).map(|d| d as u8).or_else(|| ('A'..='D').contains(&c).then(|| 12 + (c as u8 - b'A')))
+        }
+        s => s.parse::<u8>().ok().filter(|e| *e <= 15),
+    }
+}
+
+fn signal_of(event: u8) -> char {
+    match event {
+        0..=9 => char::from(b'0' + event),
+        10 => '*',
+        11 => '#',
+        e => char::from(b'A' + (e.min(15) - 12)),
+    }
+}
+
+/// A digit from an INFO body: `application/dtmf-relay` (`Signal=`,
+/// `Duration=` in ms) or `application/dtmf` (the digit alone).
+pub(super) fn info_digit(content_type: &str, body: &[u8]) -> Option<(u8, u32)> {
+    let ct = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    let text = std::str::from_utf8(body).ok()?;
+    match ct.as_str() {
+        "application/dtmf-relay" => {
+            let mut event = None;
+            let mut duration = 250;
+            for line in text.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    match k.trim().to_ascii_lowercase().as_str() {
+                        "signal" => event = event_of(v),
+                        "duration" => duration = v.trim().parse().unwrap_or(250),
+                        _ => {}
+                    }
+                }
+            }
+            event.map(|e| (e, duration))
+        }
+        "application/dtmf" => event_of(text).map(|e| (e, 250)),
+        _ => None,
+    }
+}
+
+impl Gateway {
+    /// A SIP INFO carrying a digit from a leg that speaks INFO toward one
+    /// that speaks RFC 4733: played as telephone-events instead of relayed.
+    /// True when it was taken (the caller answers 200).
+    pub(super) fn info_to_events(&mut self, now: Time, id: CallId, from: Leg, req: &crate::sip::msg::Message) -> bool {
+        if self.leg_policy(id, from).dtmf != DtmfMode::Info
+            || self.leg_policy(id, from.other()).dtmf != DtmfMode::Rfc4733
+        {
+            return false;
+        }
+        let ct = req.header_value(crate::sip::msg::HeaderName::ContentType).unwrap_or("");
+        let Some((event, duration)) = info_digit(ct, req.body()) else { return false };
+        let Some(stream) = self.calls.get(&id).and_then(|c| c.media_streams.first().copied()) else { return false };
+        self.relay.queue_digit(stream, side(from.other()), event, duration, now)
+    }
+
+    /// Digits the relay took out of RFC 4733 streams go to the other leg as
+    /// SIP INFO (`application/dtmf-relay`).
+    pub(super) fn events_to_info(&mut self, now: Time) {
+        while let Some(d) = self.relay.poll_dtmf() {
+            let Some(id) = self.calls.iter().find(|(_, c)| c.media_streams.contains(&d.stream)).map(|(id, _)| *id)
+            else {
+                continue;
+            };
+            let to = match d.from {
+                Side::A => Leg::B,
+                Side::B => Leg::A,
+            };
+            let body = format!("Signal={}\r\nDuration={}\r\n", signal_of(d.event), d.duration_ms);
+            self.send_info(now, id, to, "application/dtmf-relay", body.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_bodies_give_their_digit_and_duration() {
+        assert_eq!(info_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"), Some((5, 160)));
+        assert_eq!(info_digit("Application/DTMF-Relay", b"signal= #\nduration=100"), Some((11, 100)));
+        assert_eq!(info_digit("application/dtmf-relay", b"Signal=11\r\n"), Some((11, 250)));
+        assert_eq!(info_digit("application/dtmf", b"*"), Some((10, 250)));
+        assert_eq!(info_digit("application/dtmf-relay", b"Signal=B\r\nDuration=90\r\n"), Some((13, 90)));
+        assert_eq!(info_digit("application/dtmf-relay", b"Signal=X\r\n"), None);
+        assert_eq!(info_digit("application/sdp", b"Signal=5\r\n"), None);
+        assert_eq!((signal_of(10), signal_of(11), signal_of(15), signal_of(7)), ('*', '#', 'D', '7'));
     }
 }

@@ -173,6 +173,8 @@ pub struct Gateway {
     media_control: VecDeque<MediaControl>,
     /// Generated media packets for the shell to send.
     media_out: VecDeque<(u16, SocketAddr, Vec<u8>)>,
+    /// telephone-event packets taken for SIP INFO, as last seen.
+    events_seen: u64,
     cfg: GatewayConfig,
     router: Box<dyn Router>,
     rng: Rng,
@@ -205,6 +207,7 @@ impl Gateway {
             relay: Relay::new(&cfg.media.as_ref().map(|m| m.relay.clone()).unwrap_or_default()),
             media_control: VecDeque::new(),
             media_out: VecDeque::new(),
+            events_seen: 0,
             router,
             rng: Rng::seeded(seed),
             transport: Transport::new(cfg.transport),
@@ -248,7 +251,14 @@ impl Gateway {
         buf: &mut [u8],
         len: usize,
     ) -> Option<(Forward, usize)> {
-        self.relay.handle_packet(now, port, from, buf, len)
+        let fwd = self.relay.handle_packet(now, port, from, buf, len);
+        // A digit taken out of the stream for SIP INFO (rare: not per packet).
+        if self.relay.counters().events_to_signalling != self.events_seen {
+            self.events_seen = self.relay.counters().events_to_signalling;
+            self.events_to_info(now);
+            self.pump(now);
+        }
+        fwd
     }
 
     /// The media address SDP names, when media is anchored.

@@ -391,7 +391,6 @@ where
                         let _ = m.socket.send_to(&p.data[..n], f.to).await;
                     }
                 }
-                continue;
             }
         }
         let t = now();

@@ -108,6 +108,18 @@ pub struct LegPolicy {
     /// Ringback played toward this leg when its call rings without early
     /// media (a country: us, uk, de, fr ...; see `media::tone::ringback`).
     pub ringback: Option<String>,
+    /// How this leg carries DTMF: RFC 4733 events in RTP, or SIP INFO.
+    pub dtmf: DtmfMode,
+}
+
+/// How a leg carries DTMF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DtmfMode {
+    /// RFC 4733 telephone-event in the RTP stream.
+    #[default]
+    Rfc4733,
+    /// SIP INFO, `application/dtmf-relay` (`Signal=`, `Duration=`).
+    Info,
 }
 
 /// Payload conversions the relay can do.
@@ -132,6 +144,8 @@ pub struct DirectionPlan {
     pub pt_map: Vec<(u8, u8)>,
     /// Applied to packets of the voice payload type (the first entry).
     pub transcode: Option<Transcode>,
+    /// telephone-event as received and as sent, when both legs have it.
+    pub telephone_event: Option<(u8, u8)>,
 }
 
 /// Both directions of an anchored stream: `offerer` is the leg whose
@@ -231,8 +245,12 @@ pub fn plan(
             .find_map(|f| transcode_between(f, chosen).map(|t| (f, t)))
             .ok_or_else(fail)?;
         reply.push(o.clone());
-        forward = DirectionPlan { pt_map: vec![(o.pt, chosen.pt)], transcode: Some(t) };
-        backward = DirectionPlan { pt_map: vec![(us.pt, o.pt)], transcode: transcode_between(chosen, o) };
+        forward = DirectionPlan { pt_map: vec![(o.pt, chosen.pt)], transcode: Some(t), telephone_event: None };
+        backward = DirectionPlan {
+            pt_map: vec![(us.pt, o.pt)],
+            transcode: transcode_between(chosen, o),
+            telephone_event: None,
+        };
     }
     for aux in ["telephone-event", "CN"] {
         let (Some(o), Some(a), Some(us)) = (
@@ -245,6 +263,10 @@ pub fn plan(
         reply.push(o.clone());
         forward.pt_map.push((o.pt, a.pt));
         backward.pt_map.push((us.pt, o.pt));
+        if aux == "telephone-event" {
+            forward.telephone_event = Some((o.pt, a.pt));
+            backward.telephone_event = Some((us.pt, o.pt));
+        }
     }
     Ok((reply, StreamPlan { offerer_to_answerer: forward, answerer_to_offerer: backward }))
 }
@@ -268,8 +290,8 @@ pub fn plan_fixed(
         (Some(transcode_between(fixed, chosen).ok_or_else(fail)?), transcode_between(chosen, fixed))
     };
     let mut reply = vec![fixed.clone()];
-    let mut forward = DirectionPlan { pt_map: vec![(fixed.pt, chosen.pt)], transcode: t_fwd };
-    let mut backward = DirectionPlan { pt_map: vec![(us.pt, fixed.pt)], transcode: t_back };
+    let mut forward = DirectionPlan { pt_map: vec![(fixed.pt, chosen.pt)], transcode: t_fwd, telephone_event: None };
+    let mut backward = DirectionPlan { pt_map: vec![(us.pt, fixed.pt)], transcode: t_back, telephone_event: None };
     if let (Some(o), Some(a), Some(u)) = (
         offered.iter().find(|f| f.is("telephone-event")),
         answer.iter().find(|f| f.is("telephone-event")),
@@ -278,6 +300,8 @@ pub fn plan_fixed(
         reply.push(o.clone());
         forward.pt_map.push((o.pt, a.pt));
         backward.pt_map.push((u.pt, o.pt));
+        forward.telephone_event = Some((o.pt, a.pt));
+        backward.telephone_event = Some((u.pt, o.pt));
     }
     Ok((reply, StreamPlan { offerer_to_answerer: forward, answerer_to_offerer: backward }))
 }
@@ -297,6 +321,7 @@ mod tests {
             telephone_event_pt: te,
             srtp: false,
             ringback: None,
+            dtmf: DtmfMode::Rfc4733,
         }
     }
 
@@ -308,8 +333,10 @@ mod tests {
         let answer = vec![f(0, "PCMU"), f(101, "telephone-event")];
         let (reply, p) = plan(&offered, &ours, &answer).expect("plan");
         assert_eq!(reply, answer);
-        assert_eq!(p.offerer_to_answerer, DirectionPlan { pt_map: vec![(0, 0), (101, 101)], transcode: None });
-        assert_eq!(p.answerer_to_offerer, DirectionPlan { pt_map: vec![(0, 0), (101, 101)], transcode: None });
+        let same =
+            DirectionPlan { pt_map: vec![(0, 0), (101, 101)], transcode: None, telephone_event: Some((101, 101)) };
+        assert_eq!(p.offerer_to_answerer, same);
+        assert_eq!(p.answerer_to_offerer, same);
     }
 
     #[test]
@@ -322,6 +349,8 @@ mod tests {
         assert_eq!(reply, offered, "the operator is answered in its own numbering");
         assert_eq!(p.offerer_to_answerer.pt_map, vec![(0, 0), (96, 101)]);
         assert_eq!(p.answerer_to_offerer.pt_map, vec![(0, 0), (101, 96)]);
+        assert_eq!(p.offerer_to_answerer.telephone_event, Some((96, 101)));
+        assert_eq!(p.answerer_to_offerer.telephone_event, Some((101, 96)));
     }
 
     #[test]
@@ -362,11 +391,11 @@ mod tests {
         assert_eq!(reply, vec![f(8, "PCMA")], "the caller keeps the codec it was answered with");
         assert_eq!(
             p.offerer_to_answerer,
-            DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw) }
+            DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw), telephone_event: None }
         );
         assert_eq!(
             p.answerer_to_offerer,
-            DirectionPlan { pt_map: vec![(0, 8)], transcode: Some(Transcode::UlawToAlaw) }
+            DirectionPlan { pt_map: vec![(0, 8)], transcode: Some(Transcode::UlawToAlaw), telephone_event: None }
         );
         let (_, same) = plan_fixed(&offered, &ours, &[f(8, "PCMA")], &f(8, "PCMA")).expect("plan");
         assert_eq!(same.offerer_to_answerer.transcode, None);

@@ -104,8 +104,10 @@ pub struct RelayCounters {
     pub dropped_srtp_replay: u64,
     /// Could not be protected (no room, key exhausted).
     pub dropped_srtp_protect: u64,
-    /// Packets the gateway generated (ringback).
+    /// Packets the gateway generated (ringback, RFC 4733 from SIP INFO).
     pub injected: u64,
+    /// telephone-event packets taken out for SIP INFO.
+    pub events_to_signalling: u64,
 }
 
 /// Protect a packet for a leg that speaks SRTP (no-op for plain RTP).
@@ -209,6 +211,73 @@ pub struct Playback {
     pub ssrc: u32,
 }
 
+/// A digit reported from RFC 4733 events (for SIP INFO on the other leg).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtmfDigit {
+    pub stream: StreamId,
+    /// The leg the events came from.
+    pub from: Side,
+    /// RFC 4733 event code (0-9, 10 = *, 11 = #, 12-15 = A-D).
+    pub event: u8,
+    pub duration_ms: u32,
+}
+
+/// RFC 4733 events the gateway plays toward a leg: one update per 20 ms
+/// for the digit's duration, three end packets, 40 ms between digits.
+#[derive(Debug, Clone)]
+struct DigitPlayer {
+    pt: u8,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    next: Time,
+    queue: VecDeque<(u8, u32)>,
+    /// The digit playing: event, its length in samples, samples sent, end packets sent.
+    current: Option<(u8, u32, u32, u8)>,
+}
+
+impl DigitPlayer {
+    /// The packets due by `now` (payloads with their marker bit), advancing.
+    fn due(&mut self, now: Time, mut emit: impl FnMut(Vec<u8>)) {
+        while self.next <= now {
+            if self.current.is_none() {
+                let Some((event, ms)) = self.queue.pop_front() else { return };
+                self.current = Some((event, ms * 8, 0, 0));
+                self.ts = self.ts.wrapping_add(320);
+            }
+            let Some((event, total, sent, ends)) = self.current.as_mut() else { return };
+            let start = *sent == 0;
+            *sent = (*sent + 160).min(*total);
+            let end = *sent >= *total;
+            if end {
+                *ends += 1;
+            }
+            let mut p = Vec::with_capacity(16 + 16);
+            p.extend_from_slice(&[0x80, self.pt | if start { 0x80 } else { 0 }]);
+            p.extend_from_slice(&self.seq.to_be_bytes());
+            p.extend_from_slice(&self.ts.to_be_bytes());
+            p.extend_from_slice(&self.ssrc.to_be_bytes());
+            p.extend_from_slice(&[*event, if end { 0x80 | 10 } else { 10 }]);
+            p.extend_from_slice(&(u16::try_from(*sent).unwrap_or(u16::MAX)).to_be_bytes());
+            self.seq = self.seq.wrapping_add(1);
+            emit(p);
+            if *ends >= 3 {
+                self.current = None;
+                self.next = self.next + INJECT_PTIME + INJECT_PTIME;
+            } else if end {
+                // End packets go out together, as RFC 4733 2.5.1.4 allows.
+                continue;
+            } else {
+                self.next = self.next + INJECT_PTIME;
+            }
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.current.is_none() && self.queue.is_empty()
+    }
+}
+
 /// One 20 ms frame at 8 kHz.
 const INJECT_FRAME: usize = 160;
 const INJECT_PTIME: std::time::Duration = std::time::Duration::from_millis(20);
@@ -229,6 +298,12 @@ struct Leg {
     srtp_in_tag: Option<u32>,
     /// Audio played toward this leg's peer, until real media comes.
     inject: Option<Injector>,
+    /// RFC 4733 digits played toward this leg's peer (from SIP INFO).
+    digits: Option<DigitPlayer>,
+    /// telephone-event payload type this leg's peer sends with (the SDP
+    /// the gateway gave it) and receives (its own SDP).
+    te_sends: Option<u8>,
+    te_receives: Option<u8>,
 }
 
 impl Leg {
@@ -243,6 +318,9 @@ impl Leg {
             srtp_out: None,
             srtp_in_tag: None,
             inject: None,
+            digits: None,
+            te_sends: None,
+            te_receives: None,
         }
     }
 }
@@ -257,13 +335,25 @@ struct Rewrite {
     /// Transcoding of the voice payload type (`voice_pt`, as received).
     transcode: Option<Transcode>,
     voice_pt: u8,
+    /// Events are taken out of the stream and reported (the other leg
+    /// speaks SIP INFO), instead of relayed.
+    events_to_signalling: bool,
+    /// Timestamp of the last event reported (an event ends once).
+    last_event_ts: Option<u32>,
 }
 
 const NO_PT: u8 = 0xff;
 
 impl Default for Rewrite {
     fn default() -> Self {
-        Rewrite { pt_map: [NO_PT; 128], active: false, transcode: None, voice_pt: NO_PT }
+        Rewrite {
+            pt_map: [NO_PT; 128],
+            active: false,
+            transcode: None,
+            voice_pt: NO_PT,
+            events_to_signalling: false,
+            last_event_ts: None,
+        }
     }
 }
 
@@ -315,6 +405,8 @@ pub struct Relay {
     counters: RelayCounters,
     /// Legs with an injector running (few: ringing calls).
     injecting: std::collections::BTreeSet<(StreamId, u8)>,
+    /// Digits taken out of streams, for SIP INFO.
+    dtmf: VecDeque<DtmfDigit>,
 }
 
 /// RTP/RTCP version 2, and long enough for a header.
@@ -338,6 +430,7 @@ impl Relay {
             next_id: 1,
             counters: RelayCounters::default(),
             injecting: std::collections::BTreeSet::new(),
+            dtmf: VecDeque::new(),
         }
     }
 
@@ -393,7 +486,14 @@ impl Relay {
     /// (payload types, transcoding); replaces the previous plan.
     pub fn set_plan(&mut self, id: StreamId, from: Side, plan: &DirectionPlan) {
         let Some(stream) = self.streams.get_mut(&id) else { return };
-        let mut r = Rewrite { active: true, transcode: plan.transcode, ..Rewrite::default() };
+        let old = &stream.rewrite[from as usize];
+        let mut r = Rewrite {
+            active: true,
+            transcode: plan.transcode,
+            events_to_signalling: old.events_to_signalling,
+            last_event_ts: old.last_event_ts,
+            ..Rewrite::default()
+        };
         for &(pt_in, pt_out) in &plan.pt_map {
             if pt_in < 128 && pt_out < 128 {
                 r.pt_map[usize::from(pt_in)] = pt_out;
@@ -455,6 +555,58 @@ impl Relay {
         self.injecting.remove(&(id, side as u8));
     }
 
+    /// The telephone-event payload type `side`'s peer sends with (`Some`
+    /// sets it) and receives with (`Some` sets it).
+    pub fn set_telephone_event(&mut self, id: StreamId, side: Side, sends: Option<u8>, receives: Option<u8>) {
+        if let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) {
+            if sends.is_some() {
+                leg.te_sends = sends;
+            }
+            if receives.is_some() {
+                leg.te_receives = receives;
+            }
+        }
+    }
+
+    /// Take telephone-events arriving from `side` out of the stream and
+    /// report them ([`Relay::poll_dtmf`]): the other leg speaks SIP INFO.
+    pub fn set_events_to_signalling(&mut self, id: StreamId, side: Side, on: bool) {
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.rewrite[side as usize].events_to_signalling = on;
+        }
+    }
+
+    /// A digit that ended on a stream whose events go to signalling.
+    pub fn poll_dtmf(&mut self) -> Option<DtmfDigit> {
+        self.dtmf.pop_front()
+    }
+
+    /// Play RFC 4733 events for `digit` toward `side`'s peer (after any
+    /// queued before), at the telephone-event payload type that leg
+    /// receives. False when that leg has no telephone-event.
+    pub fn queue_digit(&mut self, id: StreamId, side: Side, event: u8, duration_ms: u32, now: Time) -> bool {
+        let Some(stream) = self.streams.get_mut(&id) else { return false };
+        let leg = &mut stream.legs[side as usize];
+        let Some(pt) = leg.te_receives else { return false };
+        let ssrc = 0x5eed_0000 ^ (id.0 as u32).wrapping_mul(2_654_435_761) ^ side as u32;
+        let player = leg.digits.get_or_insert_with(|| DigitPlayer {
+            pt,
+            ssrc,
+            seq: (ssrc >> 16) as u16,
+            ts: ssrc,
+            next: now,
+            queue: VecDeque::new(),
+            current: None,
+        });
+        player.pt = pt;
+        if player.queue.is_empty() && player.current.is_none() {
+            player.next = player.next.max(now);
+        }
+        player.queue.push_back((event.min(15), duration_ms.clamp(40, 5000)));
+        self.injecting.insert((id, side as u8));
+        true
+    }
+
     /// Whether something is played toward `side`.
     pub fn playing(&self, id: StreamId, side: Side) -> bool {
         self.injecting.contains(&(id, side as u8))
@@ -464,41 +616,68 @@ impl Relay {
     pub fn poll_timeout(&self) -> Option<Time> {
         self.injecting
             .iter()
-            .filter_map(|(id, side)| self.streams.get(id)?.legs[usize::from(*side)].inject.as_ref().map(|i| i.next))
+            .filter_map(|(id, side)| {
+                let leg = &self.streams.get(id)?.legs[usize::from(*side)];
+                let tone = leg.inject.as_ref().map(|i| i.next);
+                let digits = leg.digits.as_ref().filter(|d| !d.idle()).map(|d| d.next);
+                [tone, digits].into_iter().flatten().min()
+            })
             .min()
     }
 
     /// Produce the injected frames due by `now`: (our port, destination, packet).
     pub fn handle_timeout(&mut self, now: Time, out: &mut Vec<(u16, SocketAddr, Vec<u8>)>) {
+        let mut finished = Vec::new();
         for &(id, side) in &self.injecting {
             let Some(stream) = self.streams.get_mut(&id) else { continue };
             let leg = &mut stream.legs[usize::from(side)];
             let to = leg.latched.or(leg.remote.map(|r| r.rtp));
-            let (Some(inj), Some(to)) = (leg.inject.as_mut(), to) else { continue };
-            while inj.next <= now {
-                let mut pcm = [0i16; INJECT_FRAME];
-                inj.gen.fill(&mut pcm);
-                let mut p = Vec::with_capacity(12 + INJECT_FRAME + 16);
-                p.extend_from_slice(&[0x80, inj.pt]);
-                p.extend_from_slice(&inj.seq.to_be_bytes());
-                p.extend_from_slice(&inj.ts.to_be_bytes());
-                p.extend_from_slice(&inj.ssrc.to_be_bytes());
-                p.resize(12 + INJECT_FRAME, 0);
-                match inj.law {
-                    Law::Ulaw => crate::media::g711::encode_ulaw(&pcm, &mut p[12..]),
-                    Law::Alaw => crate::media::g711::encode_alaw(&pcm, &mut p[12..]),
-                };
-                inj.seq = inj.seq.wrapping_add(1);
-                inj.ts = inj.ts.wrapping_add(INJECT_FRAME as u32);
-                inj.next = inj.next + INJECT_PTIME;
-                let len = p.len();
-                p.resize(len + 16, 0);
-                if let Some(len) = protect(&mut leg.srtp_out, false, &mut p, len, &mut self.counters) {
-                    p.truncate(len);
-                    self.counters.injected += 1;
-                    out.push((leg.port, to, p));
+            let Some(to) = to else { continue };
+            if let Some(inj) = leg.inject.as_mut() {
+                while inj.next <= now {
+                    let mut pcm = [0i16; INJECT_FRAME];
+                    inj.gen.fill(&mut pcm);
+                    let mut p = Vec::with_capacity(12 + INJECT_FRAME + 16);
+                    p.extend_from_slice(&[0x80, inj.pt]);
+                    p.extend_from_slice(&inj.seq.to_be_bytes());
+                    p.extend_from_slice(&inj.ts.to_be_bytes());
+                    p.extend_from_slice(&inj.ssrc.to_be_bytes());
+                    p.resize(12 + INJECT_FRAME, 0);
+                    match inj.law {
+                        Law::Ulaw => crate::media::g711::encode_ulaw(&pcm, &mut p[12..]),
+                        Law::Alaw => crate::media::g711::encode_alaw(&pcm, &mut p[12..]),
+                    };
+                    inj.seq = inj.seq.wrapping_add(1);
+                    inj.ts = inj.ts.wrapping_add(INJECT_FRAME as u32);
+                    inj.next = inj.next + INJECT_PTIME;
+                    let len = p.len();
+                    p.resize(len + 16, 0);
+                    if let Some(len) = protect(&mut leg.srtp_out, false, &mut p, len, &mut self.counters) {
+                        p.truncate(len);
+                        self.counters.injected += 1;
+                        out.push((leg.port, to, p));
+                    }
                 }
             }
+            if let Some(d) = leg.digits.as_mut() {
+                let (srtp, counters, port) = (&mut leg.srtp_out, &mut self.counters, leg.port);
+                d.due(now, |mut p| {
+                    let len = p.len();
+                    p.resize(len + 16, 0);
+                    if let Some(len) = protect(srtp, false, &mut p, len, counters) {
+                        p.truncate(len);
+                        counters.injected += 1;
+                        out.push((port, to, p));
+                    }
+                });
+            }
+            let busy = leg.inject.is_some() || leg.digits.as_ref().is_some_and(|d| !d.idle());
+            if !busy {
+                finished.push((id, side));
+            }
+        }
+        for k in finished {
+            self.injecting.remove(&k);
         }
     }
 
@@ -598,7 +777,23 @@ impl Relay {
             self.counters.rtcp_forwarded += 1;
             return Some((Forward { from_port, to }, len));
         }
-        let rw = &stream.rewrite[side as usize];
+        let te_in = stream.legs[side as usize].te_sends;
+        let rw = &mut stream.rewrite[side as usize];
+        if let (true, Some(te_in)) = (rw.events_to_signalling, te_in) {
+            if buf[1] & 0x7f == te_in {
+                // RFC 4733: the digit is reported at its first end packet.
+                if len >= 16 && buf[13] & 0x80 != 0 {
+                    let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                    if rw.last_event_ts != Some(ts) {
+                        rw.last_event_ts = Some(ts);
+                        let duration_ms = u32::from(u16::from_be_bytes([buf[14], buf[15]])) / 8;
+                        self.dtmf.push_back(DtmfDigit { stream: id, from: side, event: buf[12], duration_ms });
+                    }
+                }
+                self.counters.events_to_signalling += 1;
+                return None;
+            }
+        }
         if rw.active {
             let pt = buf[1] & 0x7f;
             let mapped = rw.pt_map[usize::from(pt)];
@@ -728,7 +923,11 @@ mod tests {
         let mut r = Relay::new(&RelayConfig::default());
         let (s, [pa, _]) = r.open().expect("open");
         r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
-        r.set_plan(s, Side::A, &DirectionPlan { pt_map: vec![(0, 0), (96, 101)], transcode: None });
+        r.set_plan(
+            s,
+            Side::A,
+            &DirectionPlan { pt_map: vec![(0, 0), (96, 101)], transcode: None, telephone_event: Some((96, 101)) },
+        );
         let mut dtmf = rtp(1);
         dtmf[1] = 0x80 | 96; // marker + telephone-event 96
         let mut buf = dtmf.clone();
@@ -745,7 +944,11 @@ mod tests {
         let mut r = Relay::new(&RelayConfig::default());
         let (s, [pa, _]) = r.open().expect("open");
         r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
-        r.set_plan(s, Side::A, &DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw) });
+        r.set_plan(
+            s,
+            Side::A,
+            &DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw), telephone_event: None },
+        );
         // One CSRC and a one-word header extension before 4 bytes of A-law.
         let mut p = vec![0x91, 8, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9, 0xbe, 0xde, 0, 1, 7, 7, 7, 7];
         let payload = [0xd5, 0x55, 0x2a, 0xaa];
