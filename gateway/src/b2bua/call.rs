@@ -59,6 +59,8 @@ struct Pending2xx {
 pub(super) struct Call {
     /// The call's log span: every line logged for it carries its fields.
     pub(super) span: tracing::Span,
+    /// Client transactions of this call still in `by_client`.
+    client_txs: Vec<TxId>,
     /// Relay streams, one per anchored m= line (index = m= line).
     pub(super) media_streams: Vec<StreamId>,
     /// The last SDP offer relayed, awaiting its answer.
@@ -223,6 +225,7 @@ impl Gateway {
             failover_at: None,
             pending_2xx: Vec::new(),
             span: tracing::Span::none(),
+            client_txs: Vec::new(),
             media_streams: Vec::new(),
             media_offer: Default::default(),
             media_early: None,
@@ -297,7 +300,7 @@ impl Gateway {
         }
         match self.txs.send_request(now, msg.clone(), b_peer, is_reliable(&b_peer)) {
             Ok(tx) => {
-                self.by_client.insert(tx, (id, ClientPurpose::Invite));
+                self.track_client(tx, id, ClientPurpose::Invite);
                 let failover = failover.then(|| now + self.cfg.failover_after);
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.b_tx = Some(tx);
@@ -305,11 +308,30 @@ impl Gateway {
                     call.b_any_response = false;
                     call.failover_at = failover;
                 }
+                self.schedule(id);
             }
             Err(_) => {
                 self.shedding.requests_shed += 1;
                 self.fail_call(now, id, 503, "Service Unavailable", "transaction table full")
             }
+        }
+    }
+
+    /// Remember a client transaction of a call (and forget it with the call).
+    fn track_client(&mut self, tx: TxId, id: CallId, purpose: ClientPurpose) {
+        self.by_client.insert(tx, (id, purpose));
+        if let Some(c) = self.calls.get_mut(&id) {
+            // Finished ones are dropped as they go; the list stays short.
+            c.client_txs.retain(|t| self.by_client.contains_key(t));
+            c.client_txs.push(tx);
+        }
+    }
+
+    /// Note a call's next deadline in the timer index (entries may go
+    /// stale when a deadline is cleared: a spurious wake-up is harmless).
+    pub(super) fn schedule(&mut self, id: CallId) {
+        if let Some(t) = self.calls.get(&id).and_then(Call::next_deadline) {
+            self.call_deadlines.insert((t, id));
         }
     }
 
@@ -378,7 +400,9 @@ impl Gateway {
             self.by_dialog.remove(&(call.a_req.call_id().unwrap_or("").to_owned(), call.a_tag.clone()));
             self.by_dialog.remove(&(call.b_call_id.clone(), call.b_tag.clone()));
             self.by_server_invite.remove(&call.a_tx);
-            self.by_client.retain(|_, (c, _)| *c != id);
+            for tx in &call.client_txs {
+                self.by_client.remove(tx);
+            }
             self.close_media(&call.media_streams);
             let e = GatewayEvent::CallEnded { call: id, status, reason: reason.to_owned() };
             log_event(&call.span, &e);
@@ -428,6 +452,7 @@ impl Gateway {
                 call.a_dialog = dialog;
                 call.repeat_2xx(Leg::A, seq, Bytes::from(data.clone()), now, t1, t64);
             }
+            self.schedule(id);
         }
         let _ = self.txs.send_response(now, a_tx, status, Bytes::from(data));
     }
@@ -443,7 +468,7 @@ impl Gateway {
         let (Some(inv), peer) = (call.b_invite.as_ref(), call.b_peer) else { return };
         if let Ok(msg) = Message::parse_stream(Bytes::from(build::cancel(inv))) {
             if let Ok(tx) = self.txs.send_request(now, msg, peer, is_reliable(&peer)) {
-                self.by_client.insert(tx, (id, ClientPurpose::Cancel));
+                self.track_client(tx, id, ClientPurpose::Cancel);
             }
         }
     }
@@ -475,7 +500,7 @@ impl Gateway {
         let bye = d.request("BYE", None).print(&via, None);
         if let Ok(msg) = Message::parse_stream(Bytes::from(bye)) {
             if let Ok(tx) = self.txs.send_request(now, msg, peer, is_reliable(&peer)) {
-                self.by_client.insert(tx, (id, ClientPurpose::Bye));
+                self.track_client(tx, id, ClientPurpose::Bye);
             }
         }
     }
@@ -489,7 +514,7 @@ impl Gateway {
         let info = d.request("INFO", None).print(&via, Some((content_type, body)));
         if let Ok(msg) = Message::parse_stream(Bytes::from(info)) {
             if let Ok(tx) = self.txs.send_request(now, msg, peer, is_reliable(&peer)) {
-                self.by_client.insert(tx, (id, ClientPurpose::Own));
+                self.track_client(tx, id, ClientPurpose::Own);
             }
         }
     }
@@ -545,6 +570,7 @@ impl Gateway {
                         if let Some(c) = self.calls.get_mut(&id) {
                             c.repeat_2xx(client_leg.other(), seq, Bytes::from(data.clone()), now, t1, t64);
                         }
+                        self.schedule(id);
                     }
                 }
                 let _ = self.txs.send_response(now, server_tx, status, Bytes::from(data));
@@ -781,7 +807,7 @@ impl Gateway {
         let out = d.request(&name, None).print(&via, (!body.is_empty()).then_some((ct.as_str(), body.as_slice())));
         match Message::parse_stream(Bytes::from(out)).map(|m| self.txs.send_request(now, m, peer, is_reliable(&peer))) {
             Ok(Ok(ctx)) => {
-                self.by_client.insert(ctx, (id, ClientPurpose::Relay { server_tx: tx }));
+                self.track_client(ctx, id, ClientPurpose::Relay { server_tx: tx });
             }
             _ => self.respond(now, tx, 500, "Server Internal Error", None, &[]),
         }

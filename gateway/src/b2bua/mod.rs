@@ -184,6 +184,9 @@ pub struct Gateway {
     next_call: u64,
     /// Server INVITE transaction -> call.
     by_server_invite: HashMap<TxId, CallId>,
+    /// Calls' deadlines (failover, 2xx repetition), earliest first; may
+    /// hold stale entries, never misses a live one.
+    call_deadlines: std::collections::BTreeSet<(Time, CallId)>,
     /// Client transaction -> (call, what it is for).
     by_client: HashMap<TxId, (CallId, call::ClientPurpose)>,
     /// (Call-ID, our tag) of either leg -> call.
@@ -215,6 +218,7 @@ impl Gateway {
             calls: BTreeMap::new(),
             next_call: 1,
             by_server_invite: HashMap::new(),
+            call_deadlines: std::collections::BTreeSet::new(),
             by_client: HashMap::new(),
             by_dialog: HashMap::new(),
             events: VecDeque::new(),
@@ -306,7 +310,7 @@ impl Gateway {
 
     /// The earliest deadline of the transport, the transactions and the calls.
     pub fn poll_timeout(&self) -> Option<Time> {
-        let calls = self.calls.values().filter_map(Call::next_deadline).min();
+        let calls = self.call_deadlines.first().map(|(t, _)| *t);
         let media = self.relay.poll_timeout();
         [self.transport.poll_timeout(), self.txs.poll_timeout(), calls, media].into_iter().flatten().min()
     }
@@ -335,10 +339,20 @@ impl Gateway {
     pub fn handle_timeout(&mut self, now: Time) {
         self.transport.handle_timeout(now);
         self.txs.handle_timeout(now);
-        let due: Vec<CallId> =
-            self.calls.iter().filter(|(_, c)| c.next_deadline().is_some_and(|d| d <= now)).map(|(id, _)| *id).collect();
+        let mut due = Vec::new();
+        while let Some(&(t, id)) = self.call_deadlines.first() {
+            if t > now {
+                break;
+            }
+            self.call_deadlines.pop_first();
+            due.push(id);
+        }
+        due.dedup();
         for id in due {
-            self.call_timers(now, id);
+            if self.calls.get(&id).and_then(Call::next_deadline).is_some_and(|d| d <= now) {
+                self.call_timers(now, id);
+            }
+            self.schedule(id);
         }
         let mut generated = Vec::new();
         self.relay.handle_timeout(now, &mut generated);
