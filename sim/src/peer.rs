@@ -49,6 +49,8 @@ pub struct Behaviour {
     pub srtp: bool,
     /// It sends and expects DTMF as SIP INFO (application/dtmf-relay).
     pub dtmf_info: bool,
+    /// The codecs of the client that answers, if not `codecs`.
+    pub answer_codecs: Option<Vec<Law>>,
 }
 
 impl Default for Behaviour {
@@ -65,6 +67,7 @@ impl Default for Behaviour {
             telephone_event_pt: 101,
             srtp: false,
             dtmf_info: false,
+            answer_codecs: None,
         }
     }
 }
@@ -818,6 +821,11 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 c.answered_tag = Some(tag.clone());
                 let tx = c.tx;
                 let offer = c.invite.body().to_vec();
+                // The answering client may speak other codecs than the one
+                // that sent early media.
+                if let Some(codecs) = self.behaviour.answer_codecs.clone() {
+                    self.behaviour.codecs = codecs;
+                }
                 let body = self.own_sdp("sendrecv");
                 self.respond(now, tx, 200, Some(&tag), Some(body));
                 self.start_media(now, &offer, "sendrecv");

@@ -51,6 +51,8 @@ pub struct PartySpec {
     pub gateway_ringback: Option<String>,
     /// How this party (and the gateway toward it) carries DTMF: `rfc4733` or `info`.
     pub dtmf: String,
+    /// The codecs of the client that answers (Teams forks), if not `codecs`.
+    pub answer_codecs: Vec<String>,
 }
 
 impl Default for PartySpec {
@@ -73,8 +75,21 @@ impl Default for PartySpec {
             gateway_srtp: false,
             gateway_ringback: None,
             dtmf: "rfc4733".into(),
+            answer_codecs: Vec::new(),
         }
     }
+}
+
+/// The simulated parties' codecs by name.
+fn laws(names: &[String]) -> Vec<crate::audio::Law> {
+    names
+        .iter()
+        .filter_map(|c| match c.to_ascii_uppercase().as_str() {
+            "PCMU" => Some(crate::audio::Law::Mu),
+            "PCMA" => Some(crate::audio::Law::A),
+            _ => None,
+        })
+        .collect()
 }
 
 impl PartySpec {
@@ -111,15 +126,8 @@ impl PartySpec {
             early_media: self.early_media,
             answer_after: (!self.never_answers).then(|| Duration::from_millis(self.answer_after_ms)),
             answering_fork: self.answering_fork,
-            codecs: self
-                .codecs
-                .iter()
-                .filter_map(|c| match c.to_ascii_uppercase().as_str() {
-                    "PCMU" => Some(crate::audio::Law::Mu),
-                    "PCMA" => Some(crate::audio::Law::A),
-                    _ => None,
-                })
-                .collect(),
+            codecs: laws(&self.codecs),
+            answer_codecs: (!self.answer_codecs.is_empty()).then(|| laws(&self.answer_codecs)),
             telephone_event_pt: self.telephone_event_pt,
             srtp: self.srtp,
             dtmf_info: self.dtmf == "info",
@@ -287,8 +295,15 @@ impl Scenario {
                 return Err(bad(format!("{field}: '{mode}' is not rfc4733 or info")));
             }
         }
-        for (field, list) in [("operator.codecs", &sc.operator.codecs), ("teams.codecs", &sc.teams.codecs)] {
-            if list.is_empty() || list.iter().any(|c| !matches!(c.to_ascii_uppercase().as_str(), "PCMU" | "PCMA")) {
+        for (field, list) in [
+            ("operator.codecs", &sc.operator.codecs),
+            ("teams.codecs", &sc.teams.codecs),
+            ("teams.answer_codecs", &sc.teams.answer_codecs),
+        ] {
+            let empty_ok = field.ends_with("answer_codecs");
+            if (list.is_empty() && !empty_ok)
+                || list.iter().any(|c| !matches!(c.to_ascii_uppercase().as_str(), "PCMU" | "PCMA"))
+            {
                 return Err(bad(format!("{field}: the simulated parties speak PCMU and PCMA (at least one)")));
             }
         }
