@@ -212,3 +212,120 @@ mod tests {
         assert_eq!(Listener::default().dominant(), None);
     }
 }
+
+/// DTMF row and column frequencies (Hz).
+const DTMF_ROWS: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
+const DTMF_COLS: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+const DTMF_KEYS: [[char; 4]; 4] =
+    [['1', '2', '3', 'A'], ['4', '5', '6', 'B'], ['7', '8', '9', 'C'], ['*', '0', '#', 'D']];
+
+/// A key's row and column frequencies.
+fn dtmf_pair(key: char) -> Option<(f32, f32)> {
+    DTMF_KEYS
+        .iter()
+        .enumerate()
+        .find_map(|(r, row)| row.iter().position(|k| *k == key).map(|c| (DTMF_ROWS[r], DTMF_COLS[c])))
+}
+
+/// A party pressing keys in-band: 100 ms of the key's two tones, then 60 ms of silence.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPad {
+    queue: std::collections::VecDeque<char>,
+    /// The key sounding and the samples it has left, then the gap left.
+    current: Option<(char, u32)>,
+    gap: u32,
+    n: u64,
+}
+
+impl KeyPad {
+    pub fn press(&mut self, keys: impl IntoIterator<Item = char>) {
+        self.queue.extend(keys);
+    }
+
+    /// The next 20 ms frame in `law`, if a key (or the gap after one) is due.
+    pub fn frame(&mut self, law: Law) -> Option<[u8; FRAME]> {
+        if self.current.is_none() && self.gap == 0 {
+            let key = self.queue.pop_front()?;
+            self.current = Some((key, 800));
+        }
+        let mut out = [law.encode(0); FRAME];
+        if let Some((key, left)) = self.current.as_mut() {
+            let (fr, fc) = dtmf_pair(*key).unwrap_or((0.0, 0.0));
+            for o in &mut out {
+                let t = self.n as f32 / RATE;
+                let s = 5000.0 * (2.0 * std::f32::consts::PI * fr * t).sin()
+                    + 5000.0 * (2.0 * std::f32::consts::PI * fc * t).sin();
+                *o = law.encode(s as i16);
+                self.n += 1;
+            }
+            *left = left.saturating_sub(FRAME as u32);
+            if *left == 0 {
+                self.current = None;
+                self.gap = 480;
+            }
+        } else {
+            self.gap = self.gap.saturating_sub(FRAME as u32);
+        }
+        Some(out)
+    }
+}
+
+/// Hears keys in the audio: per 20 ms frame, the strongest row and column
+/// tone must each carry a fair share of the frame's energy and stand well
+/// above the other tones of their group; a key counts once it sounded for
+/// two frames in a row, and again only after a frame without it.
+#[derive(Debug, Clone, Default)]
+pub struct KeyListener {
+    candidate: Option<char>,
+    run: u32,
+    reported: bool,
+    pub keys: Vec<char>,
+}
+
+impl KeyListener {
+    pub fn hear(&mut self, law: Law, payload: &[u8]) {
+        let samples: Vec<i16> = payload.iter().map(|&c| law.decode(c)).collect();
+        let energy: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>().max(1.0);
+        let strongest = |freqs: &[f32; 4]| {
+            let p: Vec<f64> = freqs.iter().map(|&f| goertzel(&samples, f)).collect();
+            let (i, best) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, b)| (i, *b))?;
+            let second = p.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, v)| *v).fold(0.0, f64::max);
+            (best / energy > 10.0 && best > 4.0 * second).then_some(i)
+        };
+        let key = strongest(&DTMF_ROWS).zip(strongest(&DTMF_COLS)).map(|(r, c)| DTMF_KEYS[r][c]);
+        if key.is_some() && key == self.candidate {
+            self.run += 1;
+        } else {
+            self.candidate = key;
+            self.run = u32::from(key.is_some());
+            self.reported = false;
+        }
+        if let (Some(k), false, 2..) = (self.candidate, self.reported, self.run) {
+            self.keys.push(k);
+            self.reported = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod keypad_tests {
+    use super::*;
+
+    #[test]
+    fn keys_pressed_are_heard_once_each_and_voice_is_not_a_key() {
+        for law in [Law::Mu, Law::A] {
+            let mut pad = KeyPad::default();
+            pad.press("159#*0".chars());
+            let mut ear = KeyListener::default();
+            while let Some(f) = pad.frame(law) {
+                ear.hear(law, &f);
+            }
+            assert_eq!(ear.keys, "159#*0".chars().collect::<Vec<_>>(), "{law:?}");
+            let mut voice = Speaker::new(TEAMS_TONE);
+            for _ in 0..100 {
+                ear.hear(law, &voice.frame(law));
+            }
+            assert_eq!(ear.keys.len(), 6, "a 1000 Hz tone is not a key");
+        }
+    }
+}

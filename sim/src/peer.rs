@@ -23,7 +23,7 @@ use gateway::time::Time;
 
 use gateway::media::srtp::{Context, MasterKey, Suite};
 
-use crate::audio::{Law, Listener, Speaker, FRAME, OPERATOR_TONE, TEAMS_TONE};
+use crate::audio::{KeyListener, KeyPad, Law, Listener, Speaker, FRAME, OPERATOR_TONE, TEAMS_TONE};
 
 /// How a party answers an INVITE.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub struct Behaviour {
     pub srtp: bool,
     /// It sends and expects DTMF as SIP INFO (application/dtmf-relay).
     pub dtmf_info: bool,
+    /// It sends and hears DTMF as tones in the audio.
+    pub dtmf_inband: bool,
     /// The codecs of the client that answers, if not `codecs`.
     pub answer_codecs: Option<Vec<Law>>,
 }
@@ -67,6 +69,7 @@ impl Default for Behaviour {
             telephone_event_pt: 101,
             srtp: false,
             dtmf_info: false,
+            dtmf_inband: false,
             answer_codecs: None,
         }
     }
@@ -262,6 +265,9 @@ pub struct Peer {
     pub listener: Listener,
     /// What it heard before its call was answered (ringback, early media).
     pub early_listener: Listener,
+    /// Keys pressed in-band, and keys heard in-band.
+    keypad: KeyPad,
+    key_listener: KeyListener,
     /// Timestamp of the last telephone-event completed.
     last_event_ts: Option<u32>,
     /// Its SRTP key (it sends with it), and the contexts of its stream.
@@ -297,6 +303,8 @@ impl Peer {
             speaker: Speaker::new(if role == "operator" { OPERATOR_TONE } else { TEAMS_TONE }),
             listener: Listener::default(),
             early_listener: Listener::default(),
+            keypad: KeyPad::default(),
+            key_listener: KeyListener::default(),
             last_event_ts: None,
             srtp_key: MasterKey::from_bytes(std::array::from_fn(|i| {
                 (seed as u8).wrapping_mul(31).wrapping_add(i as u8)
@@ -325,7 +333,11 @@ impl Peer {
             "reinvite" => self.in_dialog_request(now, "INVITE", arg.unwrap_or("sendrecv")),
             "dtmf" => {
                 let digits = arg.unwrap_or("").chars().filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#');
-                if self.behaviour.dtmf_info {
+                if self.behaviour.dtmf_inband {
+                    let keys: Vec<char> = digits.collect();
+                    self.observed.dtmf_sent.extend(keys.iter().copied());
+                    self.keypad.press(keys);
+                } else if self.behaviour.dtmf_info {
                     for d in digits.collect::<Vec<_>>() {
                         self.observed.dtmf_sent.push(d);
                         self.in_dialog_info(now, d);
@@ -425,7 +437,14 @@ impl Peer {
         let early = self.media.is_none();
         match pt.and_then(Law::of_pt).filter(|l| self.behaviour.codecs.contains(l)) {
             Some(law) if data.len() >= 12 + FRAME && early => self.early_listener.hear(law, &data[12..]),
-            Some(law) if data.len() >= 12 + FRAME => self.listener.hear(law, &data[12..]),
+            Some(law) if data.len() >= 12 + FRAME => {
+                self.listener.hear(law, &data[12..]);
+                if self.behaviour.dtmf_inband {
+                    let before = self.key_listener.keys.len();
+                    self.key_listener.hear(law, &data[12..]);
+                    self.observed.dtmf_received.extend(self.key_listener.keys[before..].iter().copied());
+                }
+            }
             _ => self.observed.rtp_undecodable += 1,
         }
         // (Packets still in flight when the call ended are not counted as strays.)
@@ -512,7 +531,8 @@ impl Peer {
             p.extend_from_slice(&f.seq.to_be_bytes());
             p.extend_from_slice(&f.ts.to_be_bytes());
             p.extend_from_slice(&f.ssrc.to_be_bytes());
-            p.extend_from_slice(&self.speaker.frame(f.law));
+            let frame = self.keypad.frame(f.law).unwrap_or_else(|| self.speaker.frame(f.law));
+            p.extend_from_slice(&frame);
             self.media_out.push((f.remote, Bytes::from(seal(&mut self.srtp_tx, p))));
             f.seq = f.seq.wrapping_add(1);
             f.ts = f.ts.wrapping_add(160);

@@ -258,6 +258,7 @@ impl Recorder {
         facts.insert("gateway.media_streams".into(), vec![gw.media_streams as i64]);
         facts.insert("gateway.rtp_forwarded".into(), vec![gw.media.rtp_forwarded as i64]);
         facts.insert("gateway.rtp_transcoded".into(), vec![gw.media.transcoded as i64]);
+        facts.insert("gateway.dtmf_events_converted".into(), vec![gw.media.events_to_signalling as i64]);
         facts.insert(
             "gateway.srtp_dropped".into(),
             vec![(gw.media.dropped_srtp_auth + gw.media.dropped_srtp_replay) as i64],

@@ -100,10 +100,10 @@ impl PartySpec {
             telephone_event_pt: self.gateway_telephone_event_pt,
             srtp: self.gateway_srtp,
             ringback: self.gateway_ringback.clone(),
-            dtmf: if self.dtmf == "info" {
-                gateway::media::negotiate::DtmfMode::Info
-            } else {
-                gateway::media::negotiate::DtmfMode::Rfc4733
+            dtmf: match self.dtmf.as_str() {
+                "info" => gateway::media::negotiate::DtmfMode::Info,
+                "inband" => gateway::media::negotiate::DtmfMode::InBand,
+                _ => gateway::media::negotiate::DtmfMode::Rfc4733,
             },
         }
     }
@@ -131,6 +131,7 @@ impl PartySpec {
             telephone_event_pt: self.telephone_event_pt,
             srtp: self.srtp,
             dtmf_info: self.dtmf == "info",
+            dtmf_inband: self.dtmf == "inband",
         }
     }
 }
@@ -291,8 +292,8 @@ impl Scenario {
             }
         }
         for (field, mode) in [("operator.dtmf", &sc.operator.dtmf), ("teams.dtmf", &sc.teams.dtmf)] {
-            if !matches!(mode.as_str(), "rfc4733" | "info") {
-                return Err(bad(format!("{field}: '{mode}' is not rfc4733 or info")));
+            if !matches!(mode.as_str(), "rfc4733" | "info" | "inband") {
+                return Err(bad(format!("{field}: '{mode}' is not rfc4733, info or inband")));
             }
         }
         for (field, list) in [

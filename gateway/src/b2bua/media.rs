@@ -159,6 +159,19 @@ impl Gateway {
                     .map_err(MediaReject::not_acceptable)?;
                     self.relay.set_plan(stream, side(to), &plan.offerer_to_answerer);
                     self.relay.set_plan(stream, side(from), &plan.answerer_to_offerer);
+                    // In-band DTMF: the G.711 law each in-band leg speaks.
+                    let law = |list: &[Format]| {
+                        list.iter().find_map(|f| match f.name.to_ascii_uppercase().as_str() {
+                            "PCMU" => Some(Law::Ulaw),
+                            "PCMA" => Some(Law::Alaw),
+                            _ => None,
+                        })
+                    };
+                    for (leg, l) in [(to, law(&reply)), (from, law(&offered))] {
+                        let on = self.leg_policy(id, leg).dtmf == DtmfMode::InBand;
+                        let l = l.filter(|_| on);
+                        self.relay.set_inband(stream, side(leg), l, l);
+                    }
                     negotiate::set_formats(m, &reply);
                 }
             } else if m.proto.contains("RTP") {
@@ -208,19 +221,12 @@ impl Gateway {
             let to_sends = te(&negotiate::formats(m));
             self.relay.set_telephone_event(stream, side(from), None, from_receives);
             self.relay.set_telephone_event(stream, side(to), to_sends, None);
-            // DTMF interworking: events from a 4733 leg become SIP INFO when
-            // the other leg speaks INFO.
+            // DTMF interworking: events from a 4733 leg are taken out of the
+            // stream when the other leg speaks INFO or in-band.
             let (from_mode, to_mode) = (self.leg_policy(id, from).dtmf, policy.dtmf);
-            self.relay.set_events_to_signalling(
-                stream,
-                side(from),
-                from_mode == DtmfMode::Rfc4733 && to_mode == DtmfMode::Info,
-            );
-            self.relay.set_events_to_signalling(
-                stream,
-                side(to),
-                to_mode == DtmfMode::Rfc4733 && from_mode == DtmfMode::Info,
-            );
+            let convert = |a: DtmfMode, b: DtmfMode| a == DtmfMode::Rfc4733 && b != DtmfMode::Rfc4733;
+            self.relay.set_events_to_signalling(stream, side(from), convert(from_mode, to_mode));
+            self.relay.set_events_to_signalling(stream, side(to), convert(to_mode, from_mode));
             let rtp = SocketAddr::new(ip, m.port);
             let rtcp = match m.rtcp() {
                 Some((port, conn)) => SocketAddr::new(conn.and_then(|c| c.ip()).unwrap_or(ip), port),
@@ -395,8 +401,9 @@ impl Gateway {
         self.relay.queue_digit(stream, side(from.other()), event, duration, now)
     }
 
-    /// Digits the relay took out of RFC 4733 streams go to the other leg as
-    /// SIP INFO (`application/dtmf-relay`).
+    /// Digits the relay took out of a stream (RFC 4733 events, or tones
+    /// detected in-band) go to the other leg the way it carries DTMF: SIP
+    /// INFO (`application/dtmf-relay`), RFC 4733 events, or tones.
     pub(super) fn events_to_info(&mut self, now: Time) {
         while let Some(d) = self.relay.poll_dtmf() {
             let Some(id) = self.calls.iter().find(|(_, c)| c.media_streams.contains(&d.stream)).map(|(id, _)| *id)
@@ -407,8 +414,18 @@ impl Gateway {
                 Side::A => Leg::B,
                 Side::B => Leg::A,
             };
-            let body = format!("Signal={}\r\nDuration={}\r\n", signal_of(d.event), d.duration_ms);
-            self.send_info(now, id, to, "application/dtmf-relay", body.as_bytes());
+            match self.leg_policy(id, to).dtmf {
+                DtmfMode::Info => {
+                    let body = format!("Signal={}\r\nDuration={}\r\n", signal_of(d.event), d.duration_ms);
+                    self.send_info(now, id, to, "application/dtmf-relay", body.as_bytes());
+                }
+                DtmfMode::Rfc4733 => {
+                    self.relay.queue_digit(d.stream, side(to), d.event, d.duration_ms, now);
+                }
+                DtmfMode::InBand => {
+                    self.relay.queue_inband(d.stream, side(to), d.event, d.duration_ms);
+                }
+            }
         }
     }
 }

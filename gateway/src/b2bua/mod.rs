@@ -173,8 +173,7 @@ pub struct Gateway {
     media_control: VecDeque<MediaControl>,
     /// Generated media packets for the shell to send.
     media_out: VecDeque<(u16, SocketAddr, Vec<u8>)>,
-    /// telephone-event packets taken for SIP INFO, as last seen.
-    events_seen: u64,
+
     cfg: GatewayConfig,
     router: Box<dyn Router>,
     rng: Rng,
@@ -210,7 +209,7 @@ impl Gateway {
             relay: Relay::new(&cfg.media.as_ref().map(|m| m.relay.clone()).unwrap_or_default()),
             media_control: VecDeque::new(),
             media_out: VecDeque::new(),
-            events_seen: 0,
+
             router,
             rng: Rng::seeded(seed),
             transport: Transport::new(cfg.transport),
@@ -256,9 +255,8 @@ impl Gateway {
         len: usize,
     ) -> Option<(Forward, usize)> {
         let fwd = self.relay.handle_packet(now, port, from, buf, len);
-        // A digit taken out of the stream for SIP INFO (rare: not per packet).
-        if self.relay.counters().events_to_signalling != self.events_seen {
-            self.events_seen = self.relay.counters().events_to_signalling;
+        // A digit taken out of the stream (rare: not per packet).
+        if self.relay.has_dtmf() {
             self.events_to_info(now);
             self.pump(now);
         }

@@ -120,6 +120,8 @@ pub enum DtmfMode {
     Rfc4733,
     /// SIP INFO, `application/dtmf-relay` (`Signal=`, `Duration=`).
     Info,
+    /// Tones in the audio (G.711): detected on the way in, generated on the way out.
+    InBand,
 }
 
 /// Payload conversions the relay can do.

@@ -17,9 +17,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
+use crate::media::goertzel::{DtmfConfig, DtmfDetector, DtmfEvent};
 use crate::media::negotiate::{DirectionPlan, Transcode};
 use crate::media::srtp::{Context, MasterKey, SrtpError, Suite};
-use crate::media::tone::ToneGenerator;
+use crate::media::tone::{Cadence, Tone, ToneGenerator};
 use crate::time::Time;
 
 /// The port range and bounds of the relay.
@@ -108,6 +109,39 @@ pub struct RelayCounters {
     pub injected: u64,
     /// telephone-event packets taken out for SIP INFO.
     pub events_to_signalling: u64,
+}
+
+/// Write the in-band digit due into `payload` (G.711, one sample a byte);
+/// true when it did.
+fn play_inband(o: &mut InbandOut, payload: &mut [u8]) -> bool {
+    if o.tone.is_none() && o.gap == 0 {
+        if let Some((event, ms)) = o.queue.pop_front() {
+            let tone = Tone::dtmf(event_char(event), -10.0, 8000).map(|t| ToneGenerator::new(t, Cadence::continuous()));
+            o.tone = tone.map(|g| (g, ms * 8));
+        }
+    }
+    if let Some((gen, left)) = o.tone.as_mut() {
+        let mut pcm = [0i16; 480];
+        let n = payload.len().min(pcm.len());
+        gen.fill(&mut pcm[..n]);
+        match o.law {
+            Law::Ulaw => crate::media::g711::encode_ulaw(&pcm[..n], &mut payload[..n]),
+            Law::Alaw => crate::media::g711::encode_alaw(&pcm[..n], &mut payload[..n]),
+        };
+        *left = left.saturating_sub(n as u32);
+        if *left == 0 {
+            o.tone = None;
+            o.gap = 480; // 60 ms between digits
+        }
+        return true;
+    }
+    if o.gap > 0 {
+        let n = payload.len().min(o.gap as usize);
+        o.gap -= n as u32;
+        payload[..n].fill(silence(o.law));
+        return true;
+    }
+    false
 }
 
 /// Protect a packet for a leg that speaks SRTP (no-op for plain RTP).
@@ -211,6 +245,50 @@ pub struct Playback {
     pub ssrc: u32,
 }
 
+/// Digits played as tones into the audio toward a leg (in-band DTMF).
+#[derive(Debug, Clone)]
+struct InbandOut {
+    law: Law,
+    /// The tone playing and the samples it has left; then a gap.
+    tone: Option<(ToneGenerator, u32)>,
+    gap: u32,
+    queue: VecDeque<(u8, u32)>,
+}
+
+/// DTMF detection in the audio a leg sends (in-band DTMF).
+#[derive(Debug, Clone)]
+struct InbandIn {
+    law: Law,
+    detector: Box<DtmfDetector>,
+    /// A digit is sounding: its audio is muted toward the other leg.
+    in_digit: bool,
+}
+
+fn event_char(event: u8) -> char {
+    match event {
+        0..=9 => char::from(b'0' + event),
+        10 => '*',
+        11 => '#',
+        e => char::from(b'A' + (e.min(15) - 12)),
+    }
+}
+
+fn char_event(c: char) -> u8 {
+    match c {
+        '*' => 10,
+        '#' => 11,
+        'A'..='D' => 12 + (c as u8 - b'A'),
+        c => c.to_digit(10).map_or(0, |d| d as u8),
+    }
+}
+
+fn silence(law: Law) -> u8 {
+    match law {
+        Law::Ulaw => 0xff,
+        Law::Alaw => 0xd5,
+    }
+}
+
 /// A digit reported from RFC 4733 events (for SIP INFO on the other leg).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DtmfDigit {
@@ -304,6 +382,9 @@ struct Leg {
     /// the gateway gave it) and receives (its own SDP).
     te_sends: Option<u8>,
     te_receives: Option<u8>,
+    /// In-band DTMF toward and from this leg's peer.
+    inband_out: Option<InbandOut>,
+    inband_in: Option<InbandIn>,
 }
 
 impl Leg {
@@ -321,6 +402,8 @@ impl Leg {
             digits: None,
             te_sends: None,
             te_receives: None,
+            inband_out: None,
+            inband_in: None,
         }
     }
 }
@@ -568,12 +651,52 @@ impl Relay {
         }
     }
 
+    /// In-band DTMF on `side`: `toward` = the law of the audio sent to it
+    /// (digits are played into it), `from` = the law of the audio it sends
+    /// (digits are detected in it, reported by [`Relay::poll_dtmf`], and
+    /// muted toward the other leg). `None` turns either off.
+    pub fn set_inband(&mut self, id: StreamId, side: Side, toward: Option<Law>, from: Option<Law>) {
+        let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) else { return };
+        match toward {
+            Some(law) => match leg.inband_out.as_mut() {
+                Some(o) => o.law = law,
+                None => leg.inband_out = Some(InbandOut { law, tone: None, gap: 0, queue: VecDeque::new() }),
+            },
+            None => leg.inband_out = None,
+        }
+        match from {
+            Some(law) => match leg.inband_in.as_mut() {
+                Some(i) => i.law = law,
+                None => {
+                    let detector = Box::new(DtmfDetector::new(DtmfConfig::default()));
+                    leg.inband_in = Some(InbandIn { law, detector, in_digit: false });
+                }
+            },
+            None => leg.inband_in = None,
+        }
+    }
+
+    /// Play `event` as a tone into the audio toward `side` (after any
+    /// queued); false when in-band DTMF is not on toward it.
+    pub fn queue_inband(&mut self, id: StreamId, side: Side, event: u8, duration_ms: u32) -> bool {
+        let Some(o) = self.streams.get_mut(&id).and_then(|s| s.legs[side as usize].inband_out.as_mut()) else {
+            return false;
+        };
+        o.queue.push_back((event.min(15), duration_ms.clamp(40, 5000)));
+        true
+    }
+
     /// Take telephone-events arriving from `side` out of the stream and
     /// report them ([`Relay::poll_dtmf`]): the other leg speaks SIP INFO.
     pub fn set_events_to_signalling(&mut self, id: StreamId, side: Side, on: bool) {
         if let Some(s) = self.streams.get_mut(&id) {
             s.rewrite[side as usize].events_to_signalling = on;
         }
+    }
+
+    /// Whether digits wait in [`Relay::poll_dtmf`].
+    pub fn has_dtmf(&self) -> bool {
+        !self.dtmf.is_empty()
     }
 
     /// A digit that ended on a stream whose events go to signalling.
@@ -794,6 +917,37 @@ impl Relay {
                 return None;
             }
         }
+        let pt_in = buf[1] & 0x7f;
+        let voice_in = !rw.active || pt_in == rw.voice_pt;
+        let mut mute = false;
+        if let (Some(inb), true) = (stream.legs[side as usize].inband_in.as_mut(), voice_in) {
+            if let Some(off) = payload_offset(&buf[..len]) {
+                let mut pcm = [0i16; 480];
+                let n = (len - off).min(pcm.len());
+                match inb.law {
+                    Law::Ulaw => crate::media::g711::decode_ulaw(&buf[off..off + n], &mut pcm[..n]),
+                    Law::Alaw => crate::media::g711::decode_alaw(&buf[off..off + n], &mut pcm[..n]),
+                };
+                let mut events: arrayvec::ArrayVec<DtmfEvent, 8> = arrayvec::ArrayVec::new();
+                inb.detector.push(&pcm[..n], &mut events);
+                for e in events {
+                    match e {
+                        DtmfEvent::Start { .. } => inb.in_digit = true,
+                        DtmfEvent::End { digit, duration_ms, .. } => {
+                            inb.in_digit = false;
+                            self.dtmf.push_back(DtmfDigit {
+                                stream: id,
+                                from: side,
+                                event: char_event(digit),
+                                duration_ms,
+                            });
+                        }
+                    }
+                }
+                mute = inb.in_digit;
+            }
+        }
+        let rw = &mut stream.rewrite[side as usize];
         if rw.active {
             let pt = buf[1] & 0x7f;
             let mapped = rw.pt_map[usize::from(pt)];
@@ -809,6 +963,26 @@ impl Relay {
                 };
                 transcode_in_place(t, &mut buf[off..len]);
                 self.counters.transcoded += 1;
+            }
+        }
+        // In-band DTMF: a detected digit is not heard on the other side;
+        // a digit for this leg is played over the audio.
+        if voice_in {
+            let out_leg = &mut stream.legs[out_side];
+            if let (Some(o), Some(off)) = (out_leg.inband_out.as_mut(), payload_offset(&buf[..len])) {
+                if play_inband(o, &mut buf[off..len]) {
+                    mute = false;
+                }
+            }
+            if mute {
+                let law = match stream.rewrite[side as usize].transcode {
+                    Some(Transcode::UlawToAlaw) => Law::Alaw,
+                    Some(Transcode::AlawToUlaw) => Law::Ulaw,
+                    None => stream.legs[side as usize].inband_in.as_ref().map_or(Law::Ulaw, |i| i.law),
+                };
+                if let Some(off) = payload_offset(&buf[..len]) {
+                    buf[off..len].fill(silence(law));
+                }
             }
         }
         let len = protect(&mut stream.legs[out_side].srtp_out, false, buf, len, &mut self.counters)?;
