@@ -85,8 +85,11 @@ struct RawLegPolicy {
     srtp: bool,
     /// Ringback played toward this side when its call rings without early media.
     ringback: Option<String>,
-    /// How this side carries DTMF: "rfc4733" (default) or "info".
+    /// How this side carries DTMF: "rfc4733" (default), "info" or "inband".
     dtmf: Option<String>,
+    /// Media attributes never sent toward this side ("x-*" for a prefix).
+    #[serde(default)]
+    drop_attributes: Vec<String>,
 }
 
 /// Voice codecs a policy may name (pass-through for all; the gateway
@@ -125,6 +128,7 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
         srtp: raw.srtp,
         ringback: raw.ringback.clone(),
         dtmf,
+        drop_attributes: raw.drop_attributes.clone(),
     }
 }
 

@@ -105,6 +105,7 @@ impl PartySpec {
                 "inband" => gateway::media::negotiate::DtmfMode::InBand,
                 _ => gateway::media::negotiate::DtmfMode::Rfc4733,
             },
+            drop_attributes: Vec::new(),
         }
     }
 

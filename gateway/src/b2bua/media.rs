@@ -242,6 +242,9 @@ impl Gateway {
             for name in ICE_ATTRIBUTES {
                 m.remove_attributes(name);
             }
+            if !policy.drop_attributes.is_empty() {
+                m.attributes.retain(|a| a.name().is_none_or(|n| policy.allows_attribute(n)));
+            }
         }
         if let Some(c) = self.calls.get_mut(&id) {
             c.media_streams = streams;

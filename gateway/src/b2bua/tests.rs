@@ -441,3 +441,23 @@ fn an_sdp_the_gateway_cannot_read_gets_488_with_a_warning() {
     assert_eq!(gw.active_calls(), 0);
     assert_eq!(gw.media_streams(), 0);
 }
+
+#[test]
+fn attributes_the_teams_policy_drops_do_not_reach_teams() {
+    let mut cfg = media_config();
+    if let Some(m) = cfg.media.as_mut() {
+        m.teams.drop_attributes = vec!["x-*".into()];
+    }
+    let mut gw = Gateway::new(cfg, 14);
+    let inv = op_invite();
+    let sdp_with = SDP.to_owned() + "a=x-vendor-qos:5\r\na=label:main\r\n";
+    let inv = inv
+        .replace(SDP, &sdp_with)
+        .replace(&format!("Content-Length: {}", SDP.len()), &format!("Content-Length: {}", sdp_with.len()));
+    gw.handle_datagram(ms(0), addr(OP), Bytes::from(inv));
+    let o = out(&mut gw);
+    let to_teams = to(&o, TEAMS[0]).pop().expect("INVITE to Teams");
+    let offer = String::from_utf8_lossy(to_teams.body()).into_owned();
+    assert!(!offer.contains("x-vendor-qos"), "{offer}");
+    assert!(offer.contains("a=label:main"), "{offer}");
+}

@@ -110,6 +110,19 @@ pub struct LegPolicy {
     pub ringback: Option<String>,
     /// How this leg carries DTMF: RFC 4733 events in RTP, or SIP INFO.
     pub dtmf: DtmfMode,
+    /// Media attributes never sent toward this leg (names; `x-*` matches
+    /// a prefix), e.g. vendor attributes a Teams proxy should not see.
+    pub drop_attributes: Vec<String>,
+}
+
+impl LegPolicy {
+    /// Whether an attribute named `name` may be sent toward this leg.
+    pub fn allows_attribute(&self, name: &str) -> bool {
+        !self.drop_attributes.iter().any(|d| match d.strip_suffix('*') {
+            Some(prefix) => name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix),
+            None => d.eq_ignore_ascii_case(name),
+        })
+    }
 }
 
 /// How a leg carries DTMF.
@@ -324,6 +337,7 @@ mod tests {
             srtp: false,
             ringback: None,
             dtmf: DtmfMode::Rfc4733,
+            drop_attributes: Vec::new(),
         }
     }
 
@@ -353,6 +367,13 @@ mod tests {
         assert_eq!(p.answerer_to_offerer.pt_map, vec![(0, 0), (101, 96)]);
         assert_eq!(p.offerer_to_answerer.telephone_event, Some((96, 101)));
         assert_eq!(p.answerer_to_offerer.telephone_event, Some((101, 96)));
+    }
+
+    #[test]
+    fn attributes_are_filtered_by_name_or_prefix() {
+        let p = LegPolicy { drop_attributes: vec!["x-*".into(), "label".into()], ..LegPolicy::default() };
+        assert!(!p.allows_attribute("x-ssrc-range") && !p.allows_attribute("X-Foo") && !p.allows_attribute("LABEL"));
+        assert!(p.allows_attribute("rtpmap") && p.allows_attribute("x") && p.allows_attribute("labels"));
     }
 
     #[test]
