@@ -20,7 +20,9 @@ lint:
 # Benchmarks: criterion, then calls/s vs Kamailio under SIPp load (bench/load.sh, reports/bench-calls.md).
 bench:
     cargo bench -p gateway --bench sip_msg
+    cargo bench -p gateway --bench relay --bench srtp --bench dsp
     bash bench/load.sh
+    bash bench/media-load.sh
 
 # Parse one raw SIP message and print the gateway's verdict as JSON.
 parse file="-" *flags="":

@@ -14,25 +14,35 @@
 //!   key.
 //! - `--sut rtpengine`: the same SDP shapes through rtpengine's ng control
 //!   protocol (bencode over UDP: offer, answer, delete). `--srtp`: the
-//!   offer asks `transport-protocol` RTP/SAVP (SDES only,
-//!   AES_CM_128_HMAC_SHA1_80), the answer picks that suite.
+//!   offer asks `transport-protocol` RTP/SAVP with SDES
+//!   AES_CM_128_HMAC_SHA1_80 alone (every other suite `no-`), and the B
+//!   side answers it.
 //!
 //! Media: one source socket (the A side's SDP address for every call)
 //! sends with `sendmmsg`, round-robin over the calls, each call its own
 //! SSRC and sequence; one sink socket (the B side's SDP address) reads with
 //! `recvmmsg`. The first `VERIFY` calls' packets are checked in full: RTP
 //! length and payload, and with `--srtp` decrypted with the key the relay
-//! announced (the gateway's own SRTP code, a separate context per stream).
+//! announced (the gateway's own SRTP code, a separate context per stream);
+//! their payload carries the send time, which gives the one-way delay
+//! (and the share delayed by more than 50 ms).
 //!
 //! Per step (rate asked, `--duration` seconds of load, then a drain until
-//! the sink is quiet): packets sent and received, loss, CPU seconds of the
-//! relay (`/proc/PID/stat` utime+stime, all threads) and of this generator,
-//! busy time of both cores (`/proc/stat`), kernel drops on the relay's and
-//! the sink's sockets (`/proc/net/udp`), verification counts. One JSON
-//! line per step is appended to `--out`; a summary line goes to stderr.
+//! the sink is quiet): packets sent, received, received only after the
+//! load stopped (late: queued in the relay), loss, delay percentiles, CPU
+//! seconds of the relay (`/proc/PID/stat` utime+stime, all threads) and of
+//! this generator, busy and steal time of both cores (`/proc/stat`), kernel
+//! drops on the relay's and the sink's sockets (`/proc/net/udp`),
+//! verification counts. One JSON line per step is appended to `--out`; a
+//! summary line per step goes to stderr. A step during which something
+//! else took more than 10 % of either core is run once more (the machine
+//! is shared). With `--rates -` the steps come from standard input, one
+//! rate a line, so that a script can alternate between several relays
+//! (each with its own `rtpload`) rate by rate.
 //!
 //! Usage: see `rtpload --help`; `bench/media-load.sh` runs it.
 #![allow(clippy::disallowed_methods)] // a load generator paces itself on the real clock
+#![recursion_limit = "256"] // the json! of one step row
 
 use std::collections::HashMap;
 use std::io::{self, Write as _};
@@ -57,6 +67,9 @@ const SSRC_BASE: u32 = 0x5eed_0000;
 const VERIFY: usize = 16;
 /// RTP payload byte (μ-law silence-ish, not zero so a decryption fault shows).
 const PAYLOAD_BYTE: u8 = 0xd5;
+/// A verified packet this much later than sent (ns) counts as delayed:
+/// a listener's jitter buffer has given up on it.
+const DELAYED_NS: u64 = 50_000_000;
 /// SRTP suite both relays use toward B.
 const SUITE: Suite = Suite::AesCm128HmacSha1_80;
 
@@ -83,6 +96,7 @@ struct Args {
     rates: Vec<f64>,
     duration: f64,
     warmup: f64,
+    quiet_wait: f64,
     size: usize,
     sut_pid: Option<u32>,
     sut_cpu: Option<usize>,
@@ -95,7 +109,10 @@ const USAGE: &str = "usage: rtpload --sut bridgehead|rtpengine [--srtp] [--label
   rtpengine:  --ng IP:PORT                                    (ng control)
   --media-a IP:PORT --media-b IP:PORT   media source (A side) and sink (B side) binds
   --calls N (1000)  --rates \"50000 100000\" (total packets/s)  --duration S (10)  --warmup S (2)
+  --rates -   driven: after setup print \"ready\", then one step per line of standard input
+              (\"RATE [FILE]\": its row to FILE instead of --out), each acknowledged \"done RATE\"
   --size BYTES (172: 12-byte RTP header + 160 bytes of 20 ms G.711)
+  --quiet-wait S (20): before each step, wait up to S s for both cores to be idle (< 10 % busy)
   --sut-pid PID  --sut-cpu N  --gen-cpu N   (for CPU accounting)   --out FILE.jsonl (appended)";
 
 fn parse_args() -> Result<Args, String> {
@@ -113,6 +130,7 @@ fn parse_args() -> Result<Args, String> {
         rates: vec![50_000.0],
         duration: 10.0,
         warmup: 2.0,
+        quiet_wait: 20.0,
         size: 172,
         sut_pid: None,
         sut_cpu: None,
@@ -150,6 +168,7 @@ fn parse_args() -> Result<Args, String> {
             "--media-a" => a.media_a = addr4()?,
             "--media-b" => a.media_b = addr4()?,
             "--calls" => a.calls = v.parse().ok().filter(|n| (1..=20_000).contains(n)).ok_or_else(|| bad("1-20000"))?,
+            "--rates" if v == "-" => a.rates = Vec::new(),
             "--rates" => {
                 a.rates = v
                     .split([' ', ','])
@@ -161,7 +180,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--duration" => a.duration = v.parse().ok().filter(|d: &f64| *d > 0.0).ok_or_else(|| bad("seconds"))?,
             "--warmup" => a.warmup = v.parse().ok().filter(|d: &f64| *d >= 0.0).ok_or_else(|| bad("seconds"))?,
-            "--size" => a.size = v.parse().ok().filter(|n| (16..=1400).contains(n)).ok_or_else(|| bad("16-1400"))?,
+            "--quiet-wait" => {
+                a.quiet_wait = v.parse().ok().filter(|d: &f64| *d >= 0.0).ok_or_else(|| bad("seconds"))?
+            }
+            "--size" => a.size = v.parse().ok().filter(|n| (24..=1400).contains(n)).ok_or_else(|| bad("24-1400"))?,
             "--sut-pid" => a.sut_pid = Some(v.parse().map_err(|_| bad("a pid"))?),
             "--sut-cpu" => a.sut_cpu = Some(v.parse().map_err(|_| bad("a CPU index"))?),
             "--gen-cpu" => a.gen_cpu = Some(v.parse().map_err(|_| bad("a CPU index"))?),
@@ -649,6 +671,21 @@ fn ben_dict_strings(data: &[u8]) -> Option<HashMap<String, String>> {
     Some(out)
 }
 
+/// rtpengine's SDES suites but AES_CM_128_HMAC_SHA1_80, as `SDES` flags.
+const SDES_NO: [&str; 11] = [
+    "no-AEAD_AES_256_GCM",
+    "no-AEAD_AES_128_GCM",
+    "no-AES_256_CM_HMAC_SHA1_80",
+    "no-AES_256_CM_HMAC_SHA1_32",
+    "no-AES_192_CM_HMAC_SHA1_80",
+    "no-AES_192_CM_HMAC_SHA1_32",
+    "no-AES_CM_128_HMAC_SHA1_32",
+    "no-F8_128_HMAC_SHA1_80",
+    "no-F8_128_HMAC_SHA1_32",
+    "no-NULL_HMAC_SHA1_80",
+    "no-NULL_HMAC_SHA1_32",
+];
+
 struct Ng {
     to: SocketAddr,
     sock: UdpSocket,
@@ -711,7 +748,9 @@ impl Ng {
             ];
             if srtp {
                 offer.push(("transport-protocol", Ben::Str("RTP/SAVP")));
-                offer.push(("SDES", Ben::List(vec![Ben::Str("only-AES_CM_128_HMAC_SHA1_80")])));
+                // Offer AES_CM_128_HMAC_SHA1_80 alone, as the gateway does
+                // (10.5 has no "only-": every other suite is named "no-").
+                offer.push(("SDES", Ben::List(SDES_NO.iter().map(|s| Ben::Str(s)).collect())));
             }
             let r = self.command(offer)?;
             let to_b = r.get("sdp").and_then(|s| read_sdp(s.as_bytes())).ok_or("offer: no readable SDP")?;
@@ -832,6 +871,10 @@ struct Media {
     checks: Vec<Check>,
     per_call: Vec<u64>,
     c: Counts,
+    /// Send times are nanoseconds since this instant (payload bytes 12..20).
+    epoch: Instant,
+    /// One-way delays (ns) of the verified packets of the current step.
+    latencies: Vec<u64>,
 }
 
 fn set_buffer(sock: &UdpSocket, opt: libc::c_int, bytes: usize) {
@@ -889,12 +932,15 @@ impl Media {
             checks: (0..VERIFY.min(legs.len())).map(|_| Check { ctx: None, last_seq: None }).collect(),
             per_call: vec![0; legs.len()],
             c: Counts::default(),
+            epoch: Instant::now(),
+            latencies: Vec::new(),
         }
     }
 
     /// Send `n` (<= BATCH) packets, round-robin over the streams.
     fn send(&mut self, n: usize) {
         let ncalls = self.streams.len();
+        let stamp = (self.epoch.elapsed().as_nanos() as u64).to_be_bytes();
         for k in 0..n {
             let i = self.next;
             self.next = if i + 1 == ncalls { 0 } else { i + 1 };
@@ -903,6 +949,7 @@ impl Media {
             b[2..4].copy_from_slice(&s.seq.to_be_bytes());
             b[4..8].copy_from_slice(&s.ts.to_be_bytes());
             b[8..12].copy_from_slice(&(SSRC_BASE + i as u32).to_be_bytes());
+            b[12..20].copy_from_slice(&stamp);
             self.tx.names[k] = s.dest;
             self.tx.iov[k].iov_len = self.size;
             s.seq = s.seq.wrapping_add(1);
@@ -993,9 +1040,12 @@ impl Media {
             Some(len)
         };
         let ok = plain.is_some_and(|n| {
-            n == self.size && buf[1] & 0x7f == 0 && buf[12] == PAYLOAD_BYTE && buf[n - 1] == PAYLOAD_BYTE
+            n == self.size && buf[1] & 0x7f == 0 && buf[20] == PAYLOAD_BYTE && buf[n - 1] == PAYLOAD_BYTE
         });
         if ok {
+            let sent = u64::from_be_bytes([buf[12], buf[13], buf[14], buf[15], buf[16], buf[17], buf[18], buf[19]]);
+            let now = self.epoch.elapsed().as_nanos() as u64;
+            self.latencies.push(now.saturating_sub(sent));
             self.c.verified += 1;
         } else {
             self.c.bad += 1;
@@ -1004,8 +1054,9 @@ impl Media {
 
     /// Send at `rate` packets/s for `secs`, reading the sink all along,
     /// then drain until the sink has been quiet for 300 ms (at most 3 s).
-    /// Returns (send window, whole step) in seconds.
-    fn run(&mut self, rate: f64, secs: f64) -> (f64, f64) {
+    /// Returns (send window, whole step) in seconds and the packets
+    /// received after the window (late: queued in the relay).
+    fn run(&mut self, rate: f64, secs: f64) -> (f64, f64, u64) {
         let start = Instant::now();
         let window = Duration::from_secs_f64(secs);
         let mut sent = 0u64;
@@ -1035,6 +1086,7 @@ impl Media {
             }
         }
         let sent_window = start.elapsed().as_secs_f64();
+        let at_window_end = self.c.received;
         let mut quiet_since = Instant::now();
         let drain_end = quiet_since + Duration::from_secs(3);
         while Instant::now() < drain_end && quiet_since.elapsed() < Duration::from_millis(300) {
@@ -1044,7 +1096,7 @@ impl Media {
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
-        (sent_window, start.elapsed().as_secs_f64())
+        (sent_window, start.elapsed().as_secs_f64(), self.c.received - at_window_end)
     }
 }
 
@@ -1069,14 +1121,38 @@ fn proc_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-/// One CPU's ticks from /proc/stat: (user+nice+system, irq+softirq, all but idle/iowait + idle/iowait).
-fn cpu_ticks(cpu: usize) -> Option<(u64, u64, u64)> {
+/// One CPU's clock ticks from /proc/stat.
+#[derive(Debug, Clone, Copy)]
+struct Core {
+    /// user + nice + system
+    busy: u64,
+    /// irq + softirq
+    irq: u64,
+    /// taken by the hypervisor for other guests
+    steal: u64,
+    /// user, nice, system, idle, iowait, irq, softirq, steal
+    total: u64,
+}
+
+impl std::ops::Sub for Core {
+    type Output = Core;
+    fn sub(self, o: Core) -> Core {
+        Core {
+            busy: self.busy - o.busy,
+            irq: self.irq - o.irq,
+            steal: self.steal - o.steal,
+            total: self.total - o.total,
+        }
+    }
+}
+
+fn cpu_ticks(cpu: usize) -> Option<Core> {
     let s = std::fs::read_to_string("/proc/stat").ok()?;
     let name = format!("cpu{cpu}");
     let line = s.lines().find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
     let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     let g = |i: usize| v.get(i).copied().unwrap_or(0);
-    Some((g(0) + g(1) + g(2), g(5) + g(6), v.iter().take(8).sum()))
+    Some(Core { busy: g(0) + g(1) + g(2), irq: g(5) + g(6), steal: g(7), total: v.iter().take(8).sum() })
 }
 
 /// Kernel drops summed over the UDP sockets on `ports` (bitmap), and on `sink`.
@@ -1120,8 +1196,8 @@ fn self_cpu() -> f64 {
 
 struct Snapshot {
     sut: Option<u64>,
-    sut_core: Option<(u64, u64, u64)>,
-    gen_core: Option<(u64, u64, u64)>,
+    sut_core: Option<Core>,
+    gen_core: Option<Core>,
     gen_cpu: f64,
     drops: (u64, u64),
     rcvbuf: u64,
@@ -1147,6 +1223,164 @@ fn pct(busy: u64, total: u64) -> Option<f64> {
 fn round(x: f64, digits: i32) -> f64 {
     let p = 10f64.powi(digits);
     (x * p).round() / p
+}
+
+/// Other load above this share of a core (percent) during a step: contended.
+const CONTENDED_PCT: f64 = 10.0;
+
+fn contended(row: &serde_json::Value) -> bool {
+    ["sut_core_other_pct", "gen_core_other_pct", "sut_core_steal_pct", "gen_core_steal_pct"]
+        .iter()
+        .any(|k| row[*k].as_f64().unwrap_or(0.0) > CONTENDED_PCT)
+}
+
+/// Wait (at most `a.quiet_wait` s) until the relay's and the generator's
+/// cores are nearly idle over half a second; their busy % then.
+fn wait_quiet(a: &Args) -> (Option<f64>, Option<f64>) {
+    let until = Instant::now() + Duration::from_secs_f64(a.quiet_wait);
+    loop {
+        let (s0, g0) = (a.sut_cpu.and_then(cpu_ticks), a.gen_cpu.and_then(cpu_ticks));
+        std::thread::sleep(Duration::from_millis(500));
+        let (s1, g1) = (a.sut_cpu.and_then(cpu_ticks), a.gen_cpu.and_then(cpu_ticks));
+        let busy = |x: Option<Core>, y: Option<Core>| {
+            x.zip(y).and_then(|(x, y)| {
+                let d = y - x;
+                pct(d.busy + d.irq + d.steal, d.total)
+            })
+        };
+        let (sb, gb) = (busy(s0, s1), busy(g0, g1));
+        if sb.unwrap_or(0.0) < CONTENDED_PCT && gb.unwrap_or(0.0) < CONTENDED_PCT || Instant::now() >= until {
+            return (sb, gb);
+        }
+    }
+}
+
+/// A step, and once more if another process or guest took a share of our
+/// cores meanwhile (the machine is shared): the less disturbed is kept.
+fn measured_step(a: &Args, m: &mut Media, rate: f64, ports: &[bool], setup_s: f64) -> serde_json::Value {
+    let mut row = step(a, m, rate, ports, setup_s);
+    if contended(&row) {
+        eprintln!("[rtpload] {}: another process or guest took a share of our cores: step repeated", a.label);
+        let again = step(a, m, rate, ports, setup_s);
+        let other = |r: &serde_json::Value| {
+            ["sut_core_other_pct", "gen_core_other_pct", "sut_core_steal_pct", "gen_core_steal_pct"]
+                .iter()
+                .map(|k| r[*k].as_f64().unwrap_or(0.0))
+                .sum::<f64>()
+        };
+        if other(&again) <= other(&row) {
+            row = again;
+        }
+        row["repeated"] = true.into();
+    }
+    row
+}
+
+/// One step: `rate` packets/s for `a.duration` s, measured.
+fn step(a: &Args, m: &mut Media, rate: f64, ports: &[bool], setup_s: f64) -> serde_json::Value {
+    let (sut_idle_busy, gen_idle_busy) = wait_quiet(a);
+    let tck = clk_tck();
+    let calls = m.per_call.len();
+    m.per_call.iter_mut().for_each(|n| *n = 0);
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()));
+    let s0 = snapshot(a, m, ports);
+    m.latencies.clear();
+    let (window, wall, late) = m.run(rate, a.duration);
+    let s1 = snapshot(a, m, ports);
+    let sent = s1.c.sent - s0.c.sent;
+    let received = s1.c.received - s0.c.received;
+    let loss = if sent > 0 { (sent as f64 - received as f64) / sent as f64 * 100.0 } else { 0.0 };
+    let sut_ticks = s0.sut.zip(s1.sut).map(|(x, y)| y - x);
+    let sut_cpu = sut_ticks.map(|t| t as f64 / tck);
+    let core = |x: Option<Core>, y: Option<Core>| x.zip(y).map(|(x, y)| y - x);
+    let sut_core = core(s0.sut_core, s1.sut_core);
+    let gen_core = core(s0.gen_core, s1.gen_core);
+    let gen_cpu = s1.gen_cpu - s0.gen_cpu;
+    let gen_ticks = (gen_cpu * tck).round() as u64;
+    let silent = m.per_call.iter().filter(|&&n| n == 0).count();
+    m.latencies.sort_unstable();
+    let over = m.latencies.iter().filter(|&&d| d > DELAYED_NS).count();
+    let delayed_pct = (!m.latencies.is_empty()).then(|| round(over as f64 * 100.0 / m.latencies.len() as f64, 4));
+    let quantile = |q: f64| {
+        let l = &m.latencies;
+        (!l.is_empty()).then(|| round(l[((l.len() - 1) as f64 * q).round() as usize] as f64 / 1e6, 3))
+    };
+    // Other load on a core: its user+system time not spent by our process
+    // (interrupt and softirq time, the kernel's packet delivery, apart).
+    let other = |c: Option<Core>, ours: u64| c.and_then(|c| pct(c.busy.saturating_sub(ours), c.total));
+    let row = serde_json::json!({
+        "label": a.label,
+        "sut": if a.sut == Sut::Bridgehead { "bridgehead" } else { "rtpengine" },
+        "mode": mode(a.srtp),
+        "calls": calls,
+        "packet_bytes": a.size,
+        "rate": rate,
+        "per_call_pps": round(rate / calls as f64, 1),
+        "duration_s": round(window, 3),
+        "wall_s": round(wall, 3),
+        "sent": sent,
+        "received": received,
+        "send_errors": s1.c.send_errors - s0.c.send_errors,
+        "achieved_send_pps": round(sent as f64 / window, 0),
+        "relayed_pps": round(received as f64 / window, 0),
+        "loss_pct": round(loss, 4),
+        "late": late,
+        "late_pct": round(if sent > 0 { late as f64 * 100.0 / sent as f64 } else { 0.0 }, 4),
+        "latency_p50_ms": quantile(0.5),
+        "latency_p99_ms": quantile(0.99),
+        "latency_max_ms": quantile(1.0),
+        "delayed_pct": delayed_pct,
+        "sut_cpu_s": sut_cpu.map(|c| round(c, 2)),
+        "sut_cpu_pct": sut_cpu.map(|c| round(c / wall * 100.0, 1)),
+        "us_per_packet": sut_cpu.filter(|_| received > 0).map(|c| round(c * 1e6 / received as f64, 3)),
+        "packets_per_cpu_s": sut_cpu.filter(|c| *c > 0.0).map(|c| round(received as f64 / c, 0)),
+        "sut_core_busy_pct": sut_core.and_then(|c| pct(c.busy + c.irq, c.total)),
+        "sut_core_irq_pct": sut_core.and_then(|c| pct(c.irq, c.total)),
+        "sut_core_other_pct": other(sut_core, sut_ticks.unwrap_or(0)),
+        "sut_core_steal_pct": sut_core.and_then(|c| pct(c.steal, c.total)),
+        "sut_core_busy_before_pct": sut_idle_busy,
+        "gen_cpu_s": round(gen_cpu, 2),
+        "gen_cpu_pct": round(gen_cpu / wall * 100.0, 1),
+        "gen_core_busy_pct": gen_core.and_then(|c| pct(c.busy + c.irq, c.total)),
+        "gen_core_other_pct": other(gen_core, gen_ticks),
+        "gen_core_steal_pct": gen_core.and_then(|c| pct(c.steal, c.total)),
+        "gen_core_busy_before_pct": gen_idle_busy,
+        "sut_socket_drops": s1.drops.0 - s0.drops.0,
+        "sink_socket_drops": s1.drops.1 - s0.drops.1,
+        "udp_rcvbuf_errors": s1.rcvbuf - s0.rcvbuf,
+        "verified": s1.c.verified - s0.c.verified,
+        "bad": s1.c.bad - s0.c.bad,
+        "reordered": s1.c.reordered - s0.c.reordered,
+        "silent_calls": silent,
+        "loadavg": loadavg,
+        "setup_s": round(setup_s, 2),
+        "repeated": false,
+    });
+    eprintln!(
+        "[rtpload] {:>20} {:>7.0}/s: sent {:>7.0}/s relayed {:>7.0}/s loss {:.3} % late {late}, p99 {} ms, \
+relay CPU {} % = {} µs/packet, generator {:.0} %, other load {} / {} %, steal {} / {} %, drops relay {} sink {}, \
+verified {} bad {}, silent calls {silent}",
+        a.label,
+        rate,
+        sent as f64 / window,
+        received as f64 / window,
+        loss,
+        row["latency_p99_ms"],
+        row["sut_cpu_pct"],
+        row["us_per_packet"],
+        gen_cpu / wall * 100.0,
+        row["sut_core_other_pct"],
+        row["gen_core_other_pct"],
+        row["sut_core_steal_pct"],
+        row["gen_core_steal_pct"],
+        row["sut_socket_drops"],
+        row["sink_socket_drops"],
+        row["verified"],
+        row["bad"],
+    );
+    row
 }
 
 // --- main -------------------------------------------------------------------
@@ -1208,7 +1442,9 @@ fn run(a: &Args) -> Result<(), String> {
     let mut m = Media::new(a, &legs, src, sink);
     // Warm-up (not recorded): latch every port, check every call relays.
     if a.warmup > 0.0 {
-        m.run(a.rates[0].min(50.0 * a.calls as f64), a.warmup);
+        // 20 ms packetization on every call: each call relays 50 packets a second.
+        m.run(50.0 * a.calls as f64, a.warmup);
+        m.latencies.clear();
         let silent = m.per_call.iter().filter(|&&n| n == 0).count();
         if silent > 0 || m.c.bad > 0 || m.c.received == 0 {
             return Err(format!(
@@ -1218,90 +1454,38 @@ fn run(a: &Args) -> Result<(), String> {
         }
         eprintln!("[rtpload] {}: warm-up ok ({} packets, every call relays)", a.label, m.c.received);
     }
-    let mut out = match &a.out {
-        Some(p) => {
-            Some(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("open {p}: {e}"))?)
-        }
-        None => None,
+    let append = |path: &str, line: &serde_json::Value| -> Result<(), String> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("open {path}: {e}"))?;
+        writeln!(f, "{line}").map_err(|e| format!("write {path}: {e}"))
     };
-    let tck = clk_tck();
-    for &rate in &a.rates {
-        m.per_call.iter_mut().for_each(|n| *n = 0);
-        let loadavg = std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()));
-        let s0 = snapshot(a, &m, &ports);
-        let (window, wall) = m.run(rate, a.duration);
-        let s1 = snapshot(a, &m, &ports);
-        let sent = s1.c.sent - s0.c.sent;
-        let received = s1.c.received - s0.c.received;
-        let loss = if sent > 0 { (sent as f64 - received as f64) / sent as f64 * 100.0 } else { 0.0 };
-        let sut_cpu = match (s0.sut, s1.sut) {
-            (Some(x), Some(y)) => Some((y - x) as f64 / tck),
-            _ => None,
-        };
-        let core = |x: Option<(u64, u64, u64)>, y: Option<(u64, u64, u64)>| {
-            x.zip(y).map(|(x, y)| (y.0 - x.0, y.1 - x.1, y.2 - x.2))
-        };
-        let sut_core = core(s0.sut_core, s1.sut_core);
-        let gen_core = core(s0.gen_core, s1.gen_core);
-        let sut_ticks = s0.sut.zip(s1.sut).map(|(x, y)| y - x).unwrap_or(0);
-        let gen_cpu = s1.gen_cpu - s0.gen_cpu;
-        let silent = m.per_call.iter().filter(|&&n| n == 0).count();
-        let row = serde_json::json!({
-            "label": a.label,
-            "sut": if a.sut == Sut::Bridgehead { "bridgehead" } else { "rtpengine" },
-            "mode": mode(a.srtp),
-            "calls": legs.len(),
-            "packet_bytes": a.size,
-            "rate": rate,
-            "per_call_pps": round(rate / legs.len() as f64, 1),
-            "duration_s": round(window, 3),
-            "wall_s": round(wall, 3),
-            "sent": sent,
-            "received": received,
-            "send_errors": s1.c.send_errors - s0.c.send_errors,
-            "achieved_send_pps": round(sent as f64 / window, 0),
-            "relayed_pps": round(received as f64 / window, 0),
-            "loss_pct": round(loss, 4),
-            "sut_cpu_s": sut_cpu.map(|c| round(c, 2)),
-            "sut_cpu_pct": sut_cpu.map(|c| round(c / wall * 100.0, 1)),
-            "us_per_packet": sut_cpu.filter(|_| received > 0).map(|c| round(c * 1e6 / received as f64, 3)),
-            "packets_per_cpu_s": sut_cpu.filter(|c| *c > 0.0).map(|c| round(received as f64 / c, 0)),
-            "sut_core_busy_pct": sut_core.and_then(|(b, i, t)| pct(b + i, t)),
-            "sut_core_irq_pct": sut_core.and_then(|(_, i, t)| pct(i, t)),
-            "sut_core_other_pct": sut_core.and_then(|(b, i, t)| pct((b + i).saturating_sub(sut_ticks), t)),
-            "gen_cpu_s": round(gen_cpu, 2),
-            "gen_cpu_pct": round(gen_cpu / wall * 100.0, 1),
-            "gen_core_busy_pct": gen_core.and_then(|(b, i, t)| pct(b + i, t)),
-            "sut_socket_drops": s1.drops.0 - s0.drops.0,
-            "sink_socket_drops": s1.drops.1 - s0.drops.1,
-            "udp_rcvbuf_errors": s1.rcvbuf - s0.rcvbuf,
-            "verified": s1.c.verified - s0.c.verified,
-            "bad": s1.c.bad - s0.c.bad,
-            "reordered": s1.c.reordered - s0.c.reordered,
-            "silent_calls": silent,
-            "loadavg": loadavg,
-            "setup_s": round(setup_s, 2),
-        });
-        eprintln!(
-            "[rtpload] {:>22} {:>7.0}/s: sent {:>8.0}/s relayed {:>8.0}/s loss {:.3} %, relay CPU {} % ({} µs/packet), \
-generator CPU {:.0} %, drops relay {} sink {}, verified {} bad {}, silent calls {silent}",
-            a.label,
-            rate,
-            sent as f64 / window,
-            received as f64 / window,
-            loss,
-            row["sut_cpu_pct"],
-            row["us_per_packet"],
-            gen_cpu / wall * 100.0,
-            row["sut_socket_drops"],
-            row["sink_socket_drops"],
-            row["verified"],
-            row["bad"],
-        );
-        if let Some(f) = out.as_mut() {
-            writeln!(f, "{row}").map_err(|e| format!("write: {e}"))?;
+    if a.rates.is_empty() {
+        // Driven: one step per line of standard input ("RATE [FILE]"),
+        // acknowledged on standard output, so that a script can interleave
+        // several relays rate by rate.
+        println!("ready");
+        io::stdout().flush().map_err(|e| format!("stdout: {e}"))?;
+        for line in io::stdin().lines() {
+            let line = line.map_err(|e| format!("stdin: {e}"))?;
+            let mut f = line.split_whitespace();
+            let Some(rate) = f.next() else { continue };
+            let rate: f64 = rate.parse().ok().filter(|r| *r > 0.0).ok_or(format!("stdin: '{line}' is not a rate"))?;
+            let row = measured_step(a, &mut m, rate, &ports, setup_s);
+            if let Some(path) = f.next().or(a.out.as_deref()) {
+                append(path, &row)?;
+            }
+            println!("done {rate}");
+            io::stdout().flush().map_err(|e| format!("stdout: {e}"))?;
+        }
+    } else {
+        for &rate in &a.rates {
+            let row = measured_step(a, &mut m, rate, &ports, setup_s);
+            if let Some(path) = a.out.as_deref() {
+                append(path, &row)?;
+            }
         }
     }
     let ended = match (sip.as_mut(), ng.as_mut()) {
