@@ -154,7 +154,7 @@ def profile_section(profiles):
     out = ["## Where the time goes (PROFILE=1)\n"]
     rate = next((p["rate"] for p in profiles if p.get("rate")), None)
     out.append(
-        f"Each relay run once more, after the measured steps, at {fint(rate)} packets/s under "
+        f"Each relay run at {fint(rate)} packets/s before the measured steps (not in the table above), under "
         "`perf record -F 499 -g` (kernel call chains give each system call's inclusive cost, the loopback delivery "
         "to the receiver included) and `perf stat` counting its system calls. perf's tracepoints slow every system "
         "call: their cost is the *perf tracing* column, and the CPU per packet of these runs is above the "
@@ -264,7 +264,8 @@ def cmd_report(args):
         "*steal* = time the hypervisor gave those cores to other guests "
         f"(a rate with more than 10 % of either was run once more and the less disturbed run kept: *rep*). Loss-free = "
         f"loss + delayed > 50 ms < {LOSS_FREE_PCT} % (a packet that late is lost to the listener), every verified "
-        "packet good, >= 97 % of the rate offered.\n"
+        "packet good, >= 97 % of the rate offered. A relay not loss-free at two rates in a row is not tried at "
+        "the higher ones (past its capacity it only queues or sheds more).\n"
     )
     out.append(
         "| system | mode | rate asked | sent/s | relayed/s | loss | > 50 ms | late | p50 / p99 delay | relay CPU | CPU/packet "
