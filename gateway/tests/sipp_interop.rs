@@ -53,6 +53,22 @@ fn wait_for_listener(port: u16) {
     panic!("nothing listens on {port}");
 }
 
+/// `gateway run --config CONFIG`, logging to DIR/gateway.log, once it listens on `port`.
+fn start_gateway(dir: &std::path::Path, config: &std::path::Path, port: u16) -> Kill {
+    let gw_log = std::fs::File::create(dir.join("gateway.log")).expect("log");
+    let gateway = Kill(
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stderr(gw_log)
+            .spawn()
+            .expect("gateway starts"),
+    );
+    wait_for_listener(port);
+    gateway
+}
+
 fn run_calls(transport: &str, sipp_mode: &[&str]) {
     let (gw_port, op_port, teams_port) = (free_port(), free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("bridgehead-sipp-{transport}-{}", std::process::id()));
@@ -67,17 +83,7 @@ fn run_calls(transport: &str, sipp_mode: &[&str]) {
         ),
     )
     .expect("config");
-    let gw_log = std::fs::File::create(dir.join("gateway.log")).expect("log");
-    let mut gateway = Kill(
-        Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stderr(gw_log)
-            .spawn()
-            .expect("gateway starts"),
-    );
-    wait_for_listener(gw_port);
+    let mut gateway = start_gateway(&dir, &config, gw_port);
     let teams_port_s = teams_port.to_string();
     let _uas = Kill(
         Command::new(sipp())
@@ -244,17 +250,7 @@ fn sipp_pcap_audio_and_dtmf_cross_the_gateway() {
             .spawn()
             .expect("tshark starts"),
     );
-    let gw_log = std::fs::File::create(dir.join("gateway.log")).expect("log");
-    let _gateway = Kill(
-        Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stderr(gw_log)
-            .spawn()
-            .expect("gateway starts"),
-    );
-    wait_for_listener(gw_port);
+    let _gateway = start_gateway(&dir, &config, gw_port);
     std::thread::sleep(Duration::from_millis(1500)); // tshark is capturing
     let _uas = Kill(
         Command::new(sipp())
