@@ -23,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::call::Leg;
 use super::{CallId, Gateway, MediaControl};
 use crate::media::negotiate::{self, DtmfMode, Format, LegPolicy};
-use crate::media::relay::{Law, Playback, Remote, Side, StreamId};
+use crate::media::relay::{dtmf_char, dtmf_event, Law, Playback, Remote, Side, StreamId};
 use crate::media::sdp::{Connection, Sdp};
 use crate::media::srtp::{MasterKey, Suite};
 use crate::time::Time;
@@ -346,20 +346,8 @@ fn event_of(signal: &str) -> Option<u8> {
     match signal.trim() {
         "*" => Some(10),
         "#" => Some(11),
-        s if s.len() == 1 => {
-            let c = s.chars().next()?.to_ascii_uppercase();
-            c.to_digit(10).map(|d| d as u8).or_else(|| ('A'..='D').contains(&c).then(|| 12 + (c as u8 - b'A')))
-        }
+        s if s.len() == 1 => dtmf_event(s.chars().next()?.to_ascii_uppercase()),
         s => s.parse::<u8>().ok().filter(|e| *e <= 15),
-    }
-}
-
-fn signal_of(event: u8) -> char {
-    match event {
-        0..=9 => char::from(b'0' + event),
-        10 => '*',
-        11 => '#',
-        e => char::from(b'A' + (e.min(15) - 12)),
     }
 }
 
@@ -419,7 +407,7 @@ impl Gateway {
             };
             match self.leg_policy(id, to).dtmf {
                 DtmfMode::Info => {
-                    let body = format!("Signal={}\r\nDuration={}\r\n", signal_of(d.event), d.duration_ms);
+                    let body = format!("Signal={}\r\nDuration={}\r\n", dtmf_char(d.event), d.duration_ms);
                     self.send_info(now, id, to, "application/dtmf-relay", body.as_bytes());
                 }
                 DtmfMode::Rfc4733 => {
@@ -446,6 +434,6 @@ mod tests {
         assert_eq!(info_digit("application/dtmf-relay", b"Signal=B\r\nDuration=90\r\n"), Some((13, 90)));
         assert_eq!(info_digit("application/dtmf-relay", b"Signal=X\r\n"), None);
         assert_eq!(info_digit("application/sdp", b"Signal=5\r\n"), None);
-        assert_eq!((signal_of(10), signal_of(11), signal_of(15), signal_of(7)), ('*', '#', 'D', '7'));
+        assert_eq!((dtmf_char(10), dtmf_char(11), dtmf_char(15), dtmf_char(7)), ('*', '#', 'D', '7'));
     }
 }

@@ -116,7 +116,7 @@ pub struct RelayCounters {
 fn play_inband(o: &mut InbandOut, payload: &mut [u8]) -> bool {
     if o.tone.is_none() && o.gap == 0 {
         if let Some((event, ms)) = o.queue.pop_front() {
-            let tone = Tone::dtmf(event_char(event), -10.0, 8000).map(|t| ToneGenerator::new(t, Cadence::continuous()));
+            let tone = Tone::dtmf(dtmf_char(event), -10.0, 8000).map(|t| ToneGenerator::new(t, Cadence::continuous()));
             o.tone = tone.map(|g| (g, ms * 8));
         }
     }
@@ -264,7 +264,8 @@ struct InbandIn {
     in_digit: bool,
 }
 
-fn event_char(event: u8) -> char {
+/// The key of an RFC 4733 event code (0-9, 10 = *, 11 = #, 12-15 = A-D).
+pub fn dtmf_char(event: u8) -> char {
     match event {
         0..=9 => char::from(b'0' + event),
         10 => '*',
@@ -273,12 +274,13 @@ fn event_char(event: u8) -> char {
     }
 }
 
-fn char_event(c: char) -> u8 {
+/// The RFC 4733 event code of a key (`0`-`9`, `*`, `#`, `A`-`D`).
+pub fn dtmf_event(c: char) -> Option<u8> {
     match c {
-        '*' => 10,
-        '#' => 11,
-        'A'..='D' => 12 + (c as u8 - b'A'),
-        c => c.to_digit(10).map_or(0, |d| d as u8),
+        '*' => Some(10),
+        '#' => Some(11),
+        'A'..='D' => Some(12 + (c as u8 - b'A')),
+        c => c.to_digit(10).map(|d| d as u8),
     }
 }
 
@@ -938,7 +940,7 @@ impl Relay {
                             self.dtmf.push_back(DtmfDigit {
                                 stream: id,
                                 from: side,
-                                event: char_event(digit),
+                                event: dtmf_event(digit).unwrap_or(0),
                                 duration_ms,
                             });
                         }
