@@ -107,6 +107,11 @@ pub struct Observed {
     pub dtmf_received: Vec<char>,
     /// SRTP packets that did not decrypt and authenticate.
     pub srtp_failures: u32,
+    /// Within one call, RTP packets whose SSRC differs from the previous
+    /// packet's (the gateway should present one stream per call), and
+    /// packets whose sequence number is not the previous one + 1.
+    pub rtp_ssrc_changes: u32,
+    pub rtp_seq_jumps: u32,
 }
 
 /// The media port every party offers (on its own IP).
@@ -270,6 +275,8 @@ pub struct Peer {
     key_listener: KeyListener,
     /// Timestamp of the last telephone-event completed.
     last_event_ts: Option<u32>,
+    /// SSRC and sequence number of the last RTP packet of this call.
+    last_rtp: Option<(u32, u16)>,
     /// Its SRTP key (it sends with it), and the contexts of its stream.
     srtp_key: MasterKey,
     srtp_tx: Option<Context>,
@@ -306,6 +313,7 @@ impl Peer {
             keypad: KeyPad::default(),
             key_listener: KeyListener::default(),
             last_event_ts: None,
+            last_rtp: None,
             srtp_key: MasterKey::from_bytes(std::array::from_fn(|i| {
                 (seed as u8).wrapping_mul(31).wrapping_add(i as u8)
             })),
@@ -418,6 +426,16 @@ impl Peer {
         } else {
             data
         };
+        if data.len() >= 12 {
+            let seq = u16::from_be_bytes([data[2], data[3]]);
+            let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+            match self.last_rtp {
+                Some((s, _)) if s != ssrc => self.observed.rtp_ssrc_changes += 1,
+                Some((_, q)) if q.wrapping_add(1) != seq => self.observed.rtp_seq_jumps += 1,
+                _ => {}
+            }
+            self.last_rtp = Some((ssrc, seq));
+        }
         // Listen: the payload type names the law in our own numbering.
         let pt = data.get(1).map(|b| b & 0x7f);
         if pt == Some(self.behaviour.telephone_event_pt) && data.len() >= 16 {
@@ -558,6 +576,7 @@ impl Peer {
 
     /// Place a call to `number`.
     pub fn call(&mut self, now: Time, number: &str) {
+        self.last_rtp = None;
         let (tag, call_id, via) = (self.rng.tag(), self.rng.call_id(), self.via());
         let body = self.own_sdp("sendrecv");
         let text = format!(
@@ -608,7 +627,10 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
 
     pub fn in_dialog_request(&mut self, now: Time, method: &str, direction: &str) {
         match method {
-            "BYE" => self.media = None,
+            "BYE" => {
+                self.media = None;
+                self.last_rtp = None;
+            }
             "INVITE" => self.offered_direction = Some(direction.to_owned()),
             _ => {}
         }
@@ -741,6 +763,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
         match msg.method() {
             Some(Method::Invite) if !in_dialog => {
                 self.observed.invites_received += 1;
+                self.last_rtp = None;
                 if let Some(code) = self.behaviour.reject {
                     let tag = self.rng.tag();
                     self.respond(now, tx, code, Some(&tag), None);
@@ -798,6 +821,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
             Some(Method::Bye) => {
                 self.observed.byes_received += 1;
                 self.media = None;
+                self.last_rtp = None;
                 let call_id = msg.call_id().unwrap_or("").to_owned();
                 for c in self.outgoing.iter_mut().filter(|c| c.invite.call_id().ok() == Some(call_id.as_str())) {
                     c.done = true;

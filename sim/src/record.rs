@@ -309,6 +309,8 @@ impl Recorder {
             facts.insert(format!("{r}.rtp_unexpected_source"), vec![i64::from(o.rtp_unexpected_source)]);
             facts.insert(format!("{r}.rtp_undecodable"), vec![i64::from(o.rtp_undecodable)]);
             facts.insert(format!("{r}.srtp_failures"), vec![i64::from(o.srtp_failures)]);
+            facts.insert(format!("{r}.rtp_ssrc_changes"), vec![i64::from(o.rtp_ssrc_changes)]);
+            facts.insert(format!("{r}.rtp_seq_jumps"), vec![i64::from(o.rtp_seq_jumps)]);
             // DTMF digits as numbers (RFC 4733 event codes: * = 10, # = 11).
             let code = |d: &char| match d {
                 '*' => 10,

@@ -381,6 +381,11 @@ pub fn run(name: &str, sc: &Scenario, seed: u64) -> ScenarioRun {
         if k.ends_with("rtp_unexpected_source") && v.iter().any(|&n| n != 0) {
             problems.push(format!("{k}: {v:?} RTP packets from an address the SDP did not name"));
         }
+        // One stream per call toward each party: one SSRC, whatever fed it
+        // (forks, re-INVITEs, the gateway's own ringback and digits).
+        if k.ends_with("rtp_ssrc_changes") && v.iter().any(|&n| n != 0) {
+            problems.push(format!("{k}: {v:?} SSRC changes within a call"));
+        }
     }
     ScenarioRun { name: name.to_owned(), title: sc.title.clone(), problems, outcome }
 }

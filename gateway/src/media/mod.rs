@@ -5,5 +5,6 @@ pub mod goertzel;
 pub mod negotiate;
 pub mod relay;
 pub mod sdp;
+pub mod sequencer;
 pub mod srtp;
 pub mod tone;

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 
 use crate::media::goertzel::{DtmfConfig, DtmfDetector, DtmfEvent};
 use crate::media::negotiate::{DirectionPlan, Transcode};
+use crate::media::sequencer::{rename_rtcp, Sequencer};
 use crate::media::srtp::{Context, MasterKey, SrtpError, Suite};
 use crate::media::tone::{Cadence, Tone, ToneGenerator};
 use crate::time::Time;
@@ -229,9 +230,8 @@ struct Injector {
     gen: ToneGenerator,
     law: Law,
     pt: u8,
+    /// Names the stream when it is the first thing sent toward the leg.
     ssrc: u32,
-    seq: u16,
-    ts: u32,
     next: Time,
 }
 
@@ -307,8 +307,9 @@ pub struct DtmfDigit {
 #[derive(Debug, Clone)]
 struct DigitPlayer {
     pt: u8,
+    /// Names the stream when it is the first thing sent toward the leg.
     ssrc: u32,
-    seq: u16,
+    /// The timestamp of the digit playing (its start).
     ts: u32,
     next: Time,
     queue: VecDeque<(u8, u32)>,
@@ -318,12 +319,13 @@ struct DigitPlayer {
 
 impl DigitPlayer {
     /// The packets due by `now` (payloads with their marker bit), advancing.
-    fn due(&mut self, now: Time, mut emit: impl FnMut(Vec<u8>)) {
+    /// Sequence numbers and timestamps come from the leg's stream (`out`).
+    fn due(&mut self, now: Time, out: &mut Sequencer, mut emit: impl FnMut(Vec<u8>)) {
         while self.next <= now {
             if self.current.is_none() {
                 let Some((event, ms)) = self.queue.pop_front() else { return };
                 self.current = Some((event, ms * 8, 0, 0));
-                self.ts = self.ts.wrapping_add(320);
+                self.ts = out.event_ts(self.next, self.ssrc);
             }
             let Some((event, total, sent, ends)) = self.current.as_mut() else { return };
             let start = *sent == 0;
@@ -332,14 +334,14 @@ impl DigitPlayer {
             if end {
                 *ends += 1;
             }
+            let (ssrc, seq) = out.injected_event();
             let mut p = Vec::with_capacity(16 + 16);
             p.extend_from_slice(&[0x80, self.pt | if start { 0x80 } else { 0 }]);
-            p.extend_from_slice(&self.seq.to_be_bytes());
+            p.extend_from_slice(&seq.to_be_bytes());
             p.extend_from_slice(&self.ts.to_be_bytes());
-            p.extend_from_slice(&self.ssrc.to_be_bytes());
+            p.extend_from_slice(&ssrc.to_be_bytes());
             p.extend_from_slice(&[*event, if end { 0x80 | 10 } else { 10 }]);
             p.extend_from_slice(&(u16::try_from(*sent).unwrap_or(u16::MAX)).to_be_bytes());
-            self.seq = self.seq.wrapping_add(1);
             emit(p);
             if *ends >= 3 {
                 self.current = None;
@@ -387,6 +389,8 @@ struct Leg {
     /// In-band DTMF toward and from this leg's peer.
     inband_out: Option<InbandOut>,
     inband_in: Option<InbandIn>,
+    /// The one RTP stream sent toward this leg's peer.
+    out: Sequencer,
 }
 
 impl Leg {
@@ -406,6 +410,7 @@ impl Leg {
             te_receives: None,
             inband_out: None,
             inband_in: None,
+            out: Sequencer::new(8000),
         }
     }
 }
@@ -627,7 +632,7 @@ impl Relay {
     pub fn start_tone(&mut self, id: StreamId, side: Side, play: Playback, now: Time) {
         if let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) {
             let Playback { gen, law, pt, ssrc } = play;
-            leg.inject = Some(Injector { gen, law, pt, ssrc, seq: (ssrc >> 16) as u16, ts: ssrc, next: now });
+            leg.inject = Some(Injector { gen, law, pt, ssrc, next: now });
             self.injecting.insert((id, side as u8));
         }
     }
@@ -717,8 +722,7 @@ impl Relay {
         let player = leg.digits.get_or_insert_with(|| DigitPlayer {
             pt,
             ssrc,
-            seq: (ssrc >> 16) as u16,
-            ts: ssrc,
+            ts: 0,
             next: now,
             queue: VecDeque::new(),
             current: None,
@@ -762,18 +766,17 @@ impl Relay {
                 while inj.next <= now {
                     let mut pcm = [0i16; INJECT_FRAME];
                     inj.gen.fill(&mut pcm);
+                    let h = leg.out.injected_audio(inj.next, INJECT_FRAME as u32, inj.ssrc);
                     let mut p = Vec::with_capacity(12 + INJECT_FRAME + 16);
-                    p.extend_from_slice(&[0x80, inj.pt]);
-                    p.extend_from_slice(&inj.seq.to_be_bytes());
-                    p.extend_from_slice(&inj.ts.to_be_bytes());
-                    p.extend_from_slice(&inj.ssrc.to_be_bytes());
+                    p.extend_from_slice(&[0x80, inj.pt | if h.marker { 0x80 } else { 0 }]);
+                    p.extend_from_slice(&h.seq.to_be_bytes());
+                    p.extend_from_slice(&h.ts.to_be_bytes());
+                    p.extend_from_slice(&h.ssrc.to_be_bytes());
                     p.resize(12 + INJECT_FRAME, 0);
                     match inj.law {
                         Law::Ulaw => crate::media::g711::encode_ulaw(&pcm, &mut p[12..]),
                         Law::Alaw => crate::media::g711::encode_alaw(&pcm, &mut p[12..]),
                     };
-                    inj.seq = inj.seq.wrapping_add(1);
-                    inj.ts = inj.ts.wrapping_add(INJECT_FRAME as u32);
                     inj.next = inj.next + INJECT_PTIME;
                     let len = p.len();
                     p.resize(len + 16, 0);
@@ -786,7 +789,7 @@ impl Relay {
             }
             if let Some(d) = leg.digits.as_mut() {
                 let (srtp, counters, port) = (&mut leg.srtp_out, &mut self.counters, leg.port);
-                d.due(now, |mut p| {
+                d.due(now, &mut leg.out, |mut p| {
                     let len = p.len();
                     p.resize(len + 16, 0);
                     if let Some(len) = protect(srtp, false, &mut p, len, counters) {
@@ -898,6 +901,8 @@ impl Relay {
         let from_port = if rtcp && !mux { out.port + 1 } else { out.port };
         let out_side = side.other() as usize;
         if rtcp {
+            let (to_peer, back) = (&stream.legs[out_side].out, &stream.legs[side as usize].out);
+            rename_rtcp(&mut buf[..len], |s| to_peer.to_peer(s), |s| back.from_peer(s));
             let len = protect(&mut stream.legs[out_side].srtp_out, true, buf, len, &mut self.counters)?;
             self.counters.rtcp_forwarded += 1;
             return Some((Forward { from_port, to }, len));
@@ -987,6 +992,7 @@ impl Relay {
                 }
             }
         }
+        stream.legs[out_side].out.relayed(&mut buf[..12], now);
         let len = protect(&mut stream.legs[out_side].srtp_out, false, buf, len, &mut self.counters)?;
         // Real media for that leg: whatever was played to it stops.
         if stream.legs[out_side].inject.take().is_some() {
