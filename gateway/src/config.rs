@@ -116,9 +116,10 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
     let dtmf = match raw.dtmf.as_deref() {
         None | Some("rfc4733") => DtmfMode::Rfc4733,
         Some("info") => DtmfMode::Info,
+        Some("notify") => DtmfMode::Notify,
         Some("inband") => DtmfMode::InBand,
         Some(other) => {
-            errors.push(err(format!("{field}.dtmf"), format!("'{other}' is not rfc4733, info or inband")));
+            errors.push(err(format!("{field}.dtmf"), format!("'{other}' is not rfc4733, info, notify or inband")));
             DtmfMode::Rfc4733
         }
     };

@@ -49,6 +49,8 @@ pub struct Behaviour {
     pub srtp: bool,
     /// It sends and expects DTMF as SIP INFO (application/dtmf-relay).
     pub dtmf_info: bool,
+    /// It sends and expects DTMF as NOTIFY (Event: telephone-event).
+    pub dtmf_notify: bool,
     /// It sends and hears DTMF as tones in the audio.
     pub dtmf_inband: bool,
     /// The codecs of the client that answers, if not `codecs`.
@@ -69,6 +71,7 @@ impl Default for Behaviour {
             telephone_event_pt: 101,
             srtp: false,
             dtmf_info: false,
+            dtmf_notify: false,
             dtmf_inband: false,
             answer_codecs: None,
         }
@@ -285,7 +288,8 @@ pub struct Peer {
     /// The direction of our last re-INVITE offer (applied when answered).
     offered_direction: Option<String>,
     /// The body of the INFO being sent.
-    info_body: Option<String>,
+    /// Headers (Content-Type on) and body of the next in-dialog INFO/NOTIFY.
+    info_body: Option<(String, Vec<u8>)>,
 }
 
 impl Peer {
@@ -349,6 +353,11 @@ impl Peer {
                     for d in digits.collect::<Vec<_>>() {
                         self.observed.dtmf_sent.push(d);
                         self.in_dialog_info(now, d);
+                    }
+                } else if self.behaviour.dtmf_notify {
+                    for d in digits.collect::<Vec<_>>() {
+                        self.observed.dtmf_sent.push(d);
+                        self.in_dialog_notify(now, d);
                     }
                 } else if let Some(f) = self.media.as_mut() {
                     f.digits.extend(digits);
@@ -569,8 +578,8 @@ impl Peer {
         self.timers.insert((when, self.seq), what);
     }
 
-    fn send_request(&mut self, now: Time, text: String) -> Option<TxId> {
-        let msg = Message::parse_datagram(Bytes::from(text)).ok()?;
+    fn send_request(&mut self, now: Time, text: impl Into<Bytes>) -> Option<TxId> {
+        let msg = Message::parse_datagram(text.into()).ok()?;
         self.txs.send_request(now, msg, self.gateway, self.reliable()).ok()
     }
 
@@ -620,8 +629,25 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
     /// Send an in-dialog request on the last answered call (placed or received).
     /// One DTMF digit as SIP INFO (application/dtmf-relay, 160 ms).
     fn in_dialog_info(&mut self, now: Time, digit: char) {
-        self.info_body = Some(format!("Signal={digit}\r\nDuration=160\r\n"));
+        let body = format!("Signal={digit}\r\nDuration=160\r\n").into_bytes();
+        self.info_body = Some(("Content-Type: application/dtmf-relay\r\n".into(), body));
         self.in_dialog_request(now, "INFO", "");
+        self.info_body = None;
+    }
+
+    /// One DTMF digit as two NOTIFYs (Event: telephone-event): the key
+    /// press starts (no end bit), then ends after 160 ms.
+    fn in_dialog_notify(&mut self, now: Time, digit: char) {
+        let event = match digit {
+            '*' => 10,
+            '#' => 11,
+            d => d.to_digit(10).unwrap_or(0) as u8,
+        };
+        let headers = "Event: telephone-event;rate=1000\r\nContent-Type: audio/telephone-event\r\n";
+        for body in [[event, 10, 0, 0], [event, 0x80 | 10, 0, 160]] {
+            self.info_body = Some((headers.into(), body.to_vec()));
+            self.in_dialog_request(now, "NOTIFY", "");
+        }
         self.info_body = None;
     }
 
@@ -637,11 +663,11 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
         let via = self.via();
         let body = (method == "INVITE").then(|| self.own_sdp(direction));
         let ct = match (&body, &self.info_body) {
-            (Some(b), _) => format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
-            (None, Some(b)) if method == "INFO" => {
-                format!("Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{b}", b.len())
+            (Some(b), _) => format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()).into(),
+            (None, Some((h, b))) if matches!(method, "INFO" | "NOTIFY") => {
+                [format!("{h}Content-Length: {}\r\n\r\n", b.len()).as_bytes(), b].concat()
             }
-            _ => "Content-Length: 0\r\n\r\n".to_owned(),
+            _ => b"Content-Length: 0\r\n\r\n".to_vec(),
         };
         let contact = format!("<sip:{}@{}>", self.role, self.addr);
         let text = if let Some(c) = self.outgoing.iter_mut().rev().find(|c| c.dialog.is_some() && !c.done) {
@@ -652,7 +678,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 c.done = true;
             }
             format!(
-                "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {seq} {method}\r\nContact: {contact}\r\n{ct}",
+                "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {seq} {method}\r\nContact: {contact}\r\n",
                 c.invite.header_value(HeaderName::From).unwrap_or(""),
                 c.invite.call_id().unwrap_or(""),
             )
@@ -668,7 +694,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 c.answered_tag = None;
             }
             format!(
-                "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {};tag={tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {seq} {method}\r\nContact: {contact}\r\n{ct}",
+                "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {};tag={tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {seq} {method}\r\nContact: {contact}\r\n",
                 c.invite.header_value(HeaderName::To).unwrap_or(""),
                 c.invite.header_value(HeaderName::From).unwrap_or(""),
                 c.invite.call_id().unwrap_or(""),
@@ -676,7 +702,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
         } else {
             return;
         };
-        if let Some(tx) = self.send_request(now, text) {
+        if let Some(tx) = self.send_request(now, [text.into_bytes(), ct].concat()) {
             self.in_dialog.insert(tx, method.to_owned());
         }
     }
@@ -836,6 +862,21 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                 let digit =
                     text.lines().find_map(|l| l.trim().strip_prefix("Signal=").and_then(|v| v.trim().chars().next()));
                 if let Some(d) = digit {
+                    self.observed.dtmf_received.push(d);
+                }
+                self.respond(now, tx, 200, None, None);
+            }
+            Some(Method::Notify)
+                if msg.header_value(HeaderName::Event).is_some_and(|e| e.starts_with("telephone-event")) =>
+            {
+                // The key press ends with the end bit set: one digit.
+                let b = msg.body();
+                if b.len() >= 4 && b[1] & 0x80 != 0 {
+                    let d = match b[0] {
+                        10 => '*',
+                        11 => '#',
+                        e => char::from_digit(u32::from(e), 10).unwrap_or('?'),
+                    };
                     self.observed.dtmf_received.push(d);
                 }
                 self.respond(now, tx, 200, None, None);

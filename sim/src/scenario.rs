@@ -102,6 +102,7 @@ impl PartySpec {
             ringback: self.gateway_ringback.clone(),
             dtmf: match self.dtmf.as_str() {
                 "info" => gateway::media::negotiate::DtmfMode::Info,
+                "notify" => gateway::media::negotiate::DtmfMode::Notify,
                 "inband" => gateway::media::negotiate::DtmfMode::InBand,
                 _ => gateway::media::negotiate::DtmfMode::Rfc4733,
             },
@@ -132,6 +133,7 @@ impl PartySpec {
             telephone_event_pt: self.telephone_event_pt,
             srtp: self.srtp,
             dtmf_info: self.dtmf == "info",
+            dtmf_notify: self.dtmf == "notify",
             dtmf_inband: self.dtmf == "inband",
         }
     }
@@ -293,8 +295,8 @@ impl Scenario {
             }
         }
         for (field, mode) in [("operator.dtmf", &sc.operator.dtmf), ("teams.dtmf", &sc.teams.dtmf)] {
-            if !matches!(mode.as_str(), "rfc4733" | "info" | "inband") {
-                return Err(bad(format!("{field}: '{mode}' is not rfc4733, info or inband")));
+            if !matches!(mode.as_str(), "rfc4733" | "info" | "notify" | "inband") {
+                return Err(bad(format!("{field}: '{mode}' is not rfc4733, info, notify or inband")));
             }
         }
         for (field, list) in [

@@ -63,6 +63,8 @@ pub(super) struct Call {
     client_txs: Vec<TxId>,
     /// Relay streams, one per anchored m= line (index = m= line).
     pub(super) media_streams: Vec<StreamId>,
+    /// A key press a leg started by NOTIFY (no end bit yet), by leg.
+    pub(super) notify_key: [Option<u8>; 2],
     /// The last SDP offer relayed, awaiting its answer.
     pub(super) media_offer: super::media::PendingOffer,
     /// The format the gateway answered the caller with itself (ringback),
@@ -227,6 +229,7 @@ impl Gateway {
             span: tracing::Span::none(),
             client_txs: Vec::new(),
             media_streams: Vec::new(),
+            notify_key: [None, None],
             media_offer: Default::default(),
             media_early: None,
             a_req: req,
@@ -505,13 +508,26 @@ impl Gateway {
         }
     }
 
-    /// Send an INFO of the gateway's own on `leg` (its answer is not relayed).
-    pub(super) fn send_info(&mut self, now: Time, id: CallId, leg: Leg, content_type: &str, body: &[u8]) {
+    /// Send an in-dialog request of the gateway's own on `leg` (INFO or
+    /// NOTIFY carrying a digit; its answer is not relayed).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_in_dialog(
+        &mut self,
+        now: Time,
+        id: CallId,
+        leg: Leg,
+        method: &str,
+        headers: &[(&'static str, &str)],
+        content_type: &str,
+        body: &[u8],
+    ) {
         let Some(call) = self.calls.get(&id) else { return };
         let peer = call.peer(leg);
         let via = self.via(peer.proto);
         let Some(d) = self.calls.get_mut(&id).and_then(|c| c.dialog_mut(leg)) else { return };
-        let info = d.request("INFO", None).print(&via, Some((content_type, body)));
+        let mut req = d.request(method, None);
+        req.headers.extend(headers.iter().map(|(n, v)| (*n, (*v).to_owned())));
+        let info = req.print(&via, Some((content_type, body)));
         if let Ok(msg) = Message::parse_stream(Bytes::from(info)) {
             if let Ok(tx) = self.txs.send_request(now, msg, peer, is_reliable(&peer)) {
                 self.track_client(tx, id, ClientPurpose::Own);
@@ -780,8 +796,9 @@ impl Gateway {
             }
             return;
         }
-        // DTMF interworking: an INFO digit toward an RFC 4733 leg is played.
-        if method == Method::Info && self.info_to_events(now, id, leg, &req) {
+        // DTMF interworking: a digit in INFO/NOTIFY toward a leg that
+        // carries DTMF another way is delivered that way.
+        if matches!(method, Method::Info | Method::Notify) && self.signalled_digit(now, id, leg, &req) {
             self.respond(now, tx, 200, "OK", None, &[]);
             return;
         }

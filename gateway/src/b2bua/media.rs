@@ -376,20 +376,91 @@ pub(super) fn info_digit(content_type: &str, body: &[u8]) -> Option<(u8, u32)> {
     }
 }
 
+/// The body of a telephone-event NOTIFY: the RFC 4733 payload (event,
+/// end bit and volume, duration; at `rate=1000` the duration is in ms).
+pub(super) fn notify_body(event: u8, duration_ms: u32) -> [u8; 4] {
+    let d = u16::try_from(duration_ms).unwrap_or(u16::MAX).to_be_bytes();
+    [event.min(15), 0x80 | 10, d[0], d[1]]
+}
+
+/// A key press from a telephone-event NOTIFY: (event, duration ms, ended).
+/// The duration is in ms at `rate=1000` (what these NOTIFYs use), in
+/// 8 kHz samples when the Event header names `rate=8000`.
+pub(super) fn notify_digit(event_header: &str, content_type: &str, body: &[u8]) -> Option<(u8, u32, bool)> {
+    let mut params = event_header.split(';');
+    if !params.next()?.trim().eq_ignore_ascii_case("telephone-event") {
+        return None;
+    }
+    let ct = content_type.split(';').next()?.trim();
+    if !ct.eq_ignore_ascii_case("audio/telephone-event") || body.len() < 4 || body[0] > 15 {
+        return None;
+    }
+    let rate = params
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("rate"))
+        .and_then(|(_, v)| v.trim().parse::<u32>().ok())
+        .filter(|r| *r > 0)
+        .unwrap_or(1000);
+    let duration = u32::from(u16::from_be_bytes([body[2], body[3]]));
+    Some((body[0], duration * 1000 / rate, body[1] & 0x80 != 0))
+}
+
 impl Gateway {
-    /// A SIP INFO carrying a digit from a leg that speaks INFO toward one
-    /// that speaks RFC 4733: played as telephone-events instead of relayed.
-    /// True when it was taken (the caller answers 200).
-    pub(super) fn info_to_events(&mut self, now: Time, id: CallId, from: Leg, req: &crate::sip::msg::Message) -> bool {
-        if self.leg_policy(id, from).dtmf != DtmfMode::Info
-            || self.leg_policy(id, from.other()).dtmf != DtmfMode::Rfc4733
-        {
+    /// A digit signalled in SIP (INFO or NOTIFY, the way the leg it came
+    /// from carries DTMF) toward a leg that carries DTMF another way:
+    /// delivered that way instead of relayed. True when it was taken (the
+    /// caller answers 200). A NOTIFY that starts a key press (no end bit)
+    /// is taken and remembered; its end gives the one digit.
+    pub(super) fn signalled_digit(&mut self, now: Time, id: CallId, from: Leg, req: &crate::sip::msg::Message) -> bool {
+        use crate::sip::msg::{HeaderName, Method};
+        let mode = self.leg_policy(id, from).dtmf;
+        let ct = req.header_value(HeaderName::ContentType).unwrap_or("");
+        let digit = match (req.method(), mode) {
+            (Some(Method::Info), DtmfMode::Info) => info_digit(ct, req.body()).map(|(e, d)| (e, d, true)),
+            (Some(Method::Notify), DtmfMode::Notify) => {
+                notify_digit(req.header_value(HeaderName::Event).unwrap_or(""), ct, req.body())
+            }
+            _ => None,
+        };
+        let Some((event, duration, ended)) = digit else { return false };
+        if self.leg_policy(id, from.other()).dtmf == mode {
             return false;
         }
-        let ct = req.header_value(crate::sip::msg::HeaderName::ContentType).unwrap_or("");
-        let Some((event, duration)) = info_digit(ct, req.body()) else { return false };
         let Some(stream) = self.calls.get(&id).and_then(|c| c.media_streams.first().copied()) else { return false };
-        self.relay.queue_digit(stream, side(from.other()), event, duration, now)
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        let pending = &mut call.notify_key[from as usize];
+        if !ended {
+            // The start of a key press: a press still open ends here.
+            let open = pending.replace(event);
+            if let Some(e) = open {
+                self.deliver_digit(now, id, stream, from.other(), e, duration.max(40));
+            }
+            return true;
+        }
+        *pending = None;
+        self.deliver_digit(now, id, stream, from.other(), event, duration);
+        true
+    }
+
+    /// Give a digit to leg `to` the way it carries DTMF.
+    fn deliver_digit(&mut self, now: Time, id: CallId, stream: StreamId, to: Leg, event: u8, duration_ms: u32) {
+        match self.leg_policy(id, to).dtmf {
+            DtmfMode::Info => {
+                let body = format!("Signal={}\r\nDuration={}\r\n", dtmf_char(event), duration_ms);
+                self.send_in_dialog(now, id, to, "INFO", &[], "application/dtmf-relay", body.as_bytes());
+            }
+            DtmfMode::Notify => {
+                let body = notify_body(event, duration_ms);
+                let headers = [("Event", "telephone-event;rate=1000"), ("Subscription-State", "active")];
+                self.send_in_dialog(now, id, to, "NOTIFY", &headers, "audio/telephone-event", &body);
+            }
+            DtmfMode::Rfc4733 => {
+                self.relay.queue_digit(stream, side(to), event, duration_ms, now);
+            }
+            DtmfMode::InBand => {
+                self.relay.queue_inband(stream, side(to), event, duration_ms);
+            }
+        }
     }
 
     /// Digits the relay took out of a stream (RFC 4733 events, or tones
@@ -405,18 +476,7 @@ impl Gateway {
                 Side::A => Leg::B,
                 Side::B => Leg::A,
             };
-            match self.leg_policy(id, to).dtmf {
-                DtmfMode::Info => {
-                    let body = format!("Signal={}\r\nDuration={}\r\n", dtmf_char(d.event), d.duration_ms);
-                    self.send_info(now, id, to, "application/dtmf-relay", body.as_bytes());
-                }
-                DtmfMode::Rfc4733 => {
-                    self.relay.queue_digit(d.stream, side(to), d.event, d.duration_ms, now);
-                }
-                DtmfMode::InBand => {
-                    self.relay.queue_inband(d.stream, side(to), d.event, d.duration_ms);
-                }
-            }
+            self.deliver_digit(now, id, d.stream, to, d.event, d.duration_ms);
         }
     }
 }
@@ -433,6 +493,20 @@ mod tests {
         assert_eq!(info_digit("application/dtmf", b"*"), Some((10, 250)));
         assert_eq!(info_digit("application/dtmf-relay", b"Signal=B\r\nDuration=90\r\n"), Some((13, 90)));
         assert_eq!(info_digit("application/dtmf-relay", b"Signal=X\r\n"), None);
+    }
+
+    #[test]
+    fn telephone_event_notify_bodies() {
+        let ct = "audio/telephone-event";
+        assert_eq!(notify_digit("telephone-event;rate=1000", ct, &notify_body(11, 160)), Some((11, 160, true)));
+        assert_eq!(notify_digit("telephone-event", ct, &[5, 10, 0, 0]), Some((5, 0, false)));
+        // rate=8000: the duration is in samples.
+        assert_eq!(notify_digit("telephone-event;rate=8000", ct, &[1, 0x8a, 0x05, 0x00]), Some((1, 160, true)));
+        assert_eq!(notify_digit("dialog", ct, &[1, 0x8a, 0, 0]), None);
+        assert_eq!(notify_digit("telephone-event", "text/plain", &[1, 0x8a, 0, 0]), None);
+        assert_eq!(notify_digit("telephone-event", ct, &[16, 0x8a, 0, 0]), None);
+        assert_eq!(notify_digit("telephone-event", ct, &[1, 0x8a]), None);
+        assert_eq!(notify_body(3, 100_000), [3, 0x8a, 0xff, 0xff]);
         assert_eq!(info_digit("application/sdp", b"Signal=5\r\n"), None);
         assert_eq!((dtmf_char(10), dtmf_char(11), dtmf_char(15), dtmf_char(7)), ('*', '#', 'D', '7'));
     }

@@ -131,8 +131,12 @@ pub enum DtmfMode {
     /// RFC 4733 telephone-event in the RTP stream.
     #[default]
     Rfc4733,
-    /// SIP INFO, `application/dtmf-relay` (`Signal=`, `Duration=`).
+    /// SIP INFO, `application/dtmf-relay` (`Signal=`, `Duration=`);
+    /// `application/dtmf` is understood on the way in.
     Info,
+    /// Unsolicited SIP NOTIFY, `Event: telephone-event`, the RFC 4733
+    /// event payload as the body (`audio/telephone-event`, duration in ms).
+    Notify,
     /// Tones in the audio (G.711): detected on the way in, generated on the way out.
     InBand,
 }

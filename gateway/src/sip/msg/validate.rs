@@ -46,6 +46,7 @@ pub const GATEWAY: Policy = Policy {
         "application/pidf+xml",
         "application/dtmf-relay",
         "application/dtmf",
+        "audio/telephone-event",
         "message/sipfrag",
     ],
 };
