@@ -15,9 +15,11 @@
 //! 15-bit samples as the recommendation does: the QMF's gain (4096 for
 //! the coefficient sum, 2 for summing the two polyphase branches) and the
 //! 16- to 15-bit step are one right shift by 14 on the way in and 11 on
-//! the way out (the receive QMF's output saturates to 16 bits). This is
-//! the scaling spandsp uses for its 16-bit interface; `sim/tests/g722_spandsp.rs`
-//! checks bit-exactness against it on tones, chirps and noise.
+//! the way out. This is the scaling spandsp uses for its 16-bit interface;
+//! `sim/tests/g722_spandsp.rs` checks bit-exactness against it on tones,
+//! chirps and noise: the encoders give identical bytes, the decoders
+//! identical samples, except that our receive QMF saturates its output to
+//! 16 bits where spandsp's wraps (only on full-scale signals).
 
 /// The QMF coefficients of one polyphase branch (the filter is symmetric:
 /// h[i] = h[23 - i]; the even taps are this table, the odd ones reversed).
