@@ -13,6 +13,7 @@ pub mod peer;
 pub mod record;
 pub mod report;
 pub mod scenario;
+pub mod spandsp;
 pub mod world;
 
 use std::path::{Path, PathBuf};

@@ -54,7 +54,7 @@ use std::f64::consts::PI;
 use super::tone::{DBM0_PEAK, DBM0_RMS, DTMF_COLS, DTMF_KEYS, DTMF_ROWS};
 
 /// |X(w)|² over `samples` (generalised Goertzel, any real `w`).
-fn goertzel_mag2(samples: &[i16], w: f64) -> f64 {
+pub(crate) fn goertzel_mag2(samples: &[i16], w: f64) -> f64 {
     let coef = 2.0 * w.cos();
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
     for &x in samples {

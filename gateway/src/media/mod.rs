@@ -1,5 +1,6 @@
 //! The media plane: the SDP model and offer/answer ([`sdp`]), the RTP relay (next).
 
+pub mod codec;
 pub mod g711;
 pub mod goertzel;
 pub mod negotiate;
