@@ -49,9 +49,13 @@ fn bench_path(c: &mut Criterion, name: &str, path: Path) {
     relay.set_remote(s, Side::B, remote("52.114.1.1:50000"));
     let pt = match path {
         Path::Transcode => {
-            let plan =
-                DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw), telephone_event: None };
-            relay.set_plan(s, Side::A, &plan);
+            let plan = DirectionPlan {
+                pt_map: vec![(8, 0)],
+                transcode: Some(Transcode::ALAW_TO_ULAW),
+                clock: 8000,
+                telephone_event: None,
+            };
+            relay.set_plan(s, Side::A, &plan, 20).expect("plan");
             8
         }
         Path::Srtp => {

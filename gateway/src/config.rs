@@ -67,6 +67,9 @@ struct RawMedia {
     port_min: u16,
     #[serde(default = "default_port_max")]
     port_max: u16,
+    /// Codec transcoders (one per direction) at once; G.711 law conversion is free.
+    #[serde(default = "default_max_transcoders")]
+    max_transcoders: usize,
     #[serde(default)]
     operator: RawLegPolicy,
     #[serde(default)]
@@ -93,7 +96,7 @@ struct RawLegPolicy {
 }
 
 /// Voice codecs a policy may name (pass-through for all; the gateway
-/// transcodes between PCMU and PCMA).
+/// transcodes between PCMU, PCMA, G722, G729 and opus).
 const KNOWN_CODECS: [&str; 8] = ["PCMU", "PCMA", "G722", "G729", "opus", "SILK", "AMR", "AMR-WB"];
 
 fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) -> LegPolicy {
@@ -138,6 +141,9 @@ fn default_port_min() -> u16 {
 }
 fn default_port_max() -> u16 {
     59_999
+}
+fn default_max_transcoders() -> usize {
+    crate::media::relay::DEFAULT_MAX_TRANSCODERS
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,11 +368,14 @@ impl Config {
                 errors.push(err("media.port_max", "the range must be port_min >= 1024 < port_max, 4 ports at least"));
                 return None;
             }
+            if m.max_transcoders > 100_000 {
+                errors.push(err("media.max_transcoders", "at most 100000 (each holds codec state and buffers)"));
+            }
             let operator = leg_policy("media.operator", &m.operator, &mut errors);
             let teams = leg_policy("media.teams", &m.teams, &mut errors);
             address.map(|address| MediaConfig {
                 address,
-                relay: RelayConfig { port_min: m.port_min, port_max: m.port_max },
+                relay: RelayConfig { port_min: m.port_min, port_max: m.port_max, max_transcoders: m.max_transcoders },
                 operator,
                 teams,
             })

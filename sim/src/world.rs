@@ -98,7 +98,7 @@ pub fn gateway_config(sc: &Scenario) -> GatewayConfig {
         failure_map: Vec::new(),
         media: Some(MediaConfig {
             address: addr(GW).ip(),
-            relay: RelayConfig { port_min: 20_000, port_max: 20_999 },
+            relay: RelayConfig { port_min: 20_000, port_max: 20_999, max_transcoders: 64 },
             operator: sc.operator.codec_policy(),
             teams: sc.teams.codec_policy(),
         }),

@@ -23,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::call::Leg;
 use super::{CallId, Gateway, MediaControl};
 use crate::media::negotiate::{self, DtmfMode, Format, LegPolicy};
-use crate::media::relay::{dtmf_char, dtmf_event, Law, Playback, Remote, Side, StreamId};
+use crate::media::relay::{dtmf_char, dtmf_event, Law, Playback, RelayError, Remote, Side, StreamId};
 use crate::media::sdp::{Connection, Sdp};
 use crate::media::srtp::{MasterKey, Suite};
 use crate::time::Time;
@@ -64,6 +64,8 @@ pub(super) struct PendingOffer {
     from: Option<Leg>,
     /// Per m= line: what was offered, and what the gateway offered the other leg.
     lines: Vec<Option<(Vec<Format>, Vec<Format>)>>,
+    /// Per m= line: the packetization time the offerer asked for (a=ptime).
+    ptimes: Vec<Option<u32>>,
 }
 
 impl Gateway {
@@ -120,9 +122,11 @@ impl Gateway {
         let session_ip = sdp.connection().and_then(Connection::ip);
         let mut streams: Vec<StreamId> = self.calls.get(&id).map(|c| c.media_streams.clone()).unwrap_or_default();
         let mut lines = Vec::new();
+        let mut ptimes = Vec::new();
         for (i, m) in sdp.media_mut().iter_mut().enumerate() {
             if m.port == 0 {
                 lines.push(None);
+                ptimes.push(None);
                 continue;
             }
             let ip: Option<IpAddr> = m.connection.as_ref().and_then(Connection::ip).or(session_ip);
@@ -157,8 +161,15 @@ impl Gateway {
                         None => negotiate::plan(their_offer, our_offer, &offered),
                     }
                     .map_err(MediaReject::not_acceptable)?;
-                    self.relay.set_plan(stream, side(to), &plan.offerer_to_answerer);
-                    self.relay.set_plan(stream, side(from), &plan.answerer_to_offerer);
+                    // Each direction is packetized as its receiver asked (a=ptime).
+                    let (to_ptime, from_ptime) = (pending.ptimes.get(i).copied().flatten(), m.ptime());
+                    let limit = |e: RelayError| MediaReject { status: 503, warning: format!("399 bridgehead \"{e}\"") };
+                    self.relay
+                        .set_plan(stream, side(to), &plan.offerer_to_answerer, from_ptime.unwrap_or(20))
+                        .map_err(limit)?;
+                    self.relay
+                        .set_plan(stream, side(from), &plan.answerer_to_offerer, to_ptime.unwrap_or(20))
+                        .map_err(limit)?;
                     // In-band DTMF: the G.711 law each in-band leg speaks.
                     let law = |list: &[Format]| {
                         list.iter().find_map(|f| match f.name.to_ascii_uppercase().as_str() {
@@ -176,10 +187,18 @@ impl Gateway {
                 }
             } else if m.proto.contains("RTP") {
                 let ours = negotiate::offer_for(&offered, &policy).map_err(MediaReject::not_acceptable)?;
+                // A call that needs transcoders (one per direction) is
+                // refused before it is offered on, when they are all taken.
+                if negotiate::needs_transcoding(&offered, &ours) && !self.relay.can_transcode(2) {
+                    let e = RelayError::TranscoderLimit(self.relay.transcoders());
+                    return Err(MediaReject { status: 503, warning: format!("399 bridgehead \"{e}\"") });
+                }
                 negotiate::set_formats(m, &ours);
                 lines.push(Some((offered, ours)));
+                ptimes.push(m.ptime());
             } else {
                 lines.push(None);
+                ptimes.push(None);
             }
             // SRTP: the sender's key (its crypto line), then ours for the receiver.
             let inbound = if m.proto.contains("SAVP") {
@@ -249,7 +268,7 @@ impl Gateway {
         if let Some(c) = self.calls.get_mut(&id) {
             c.media_streams = streams;
             if !answering {
-                c.media_offer = PendingOffer { from: Some(from), lines };
+                c.media_offer = PendingOffer { from: Some(from), lines, ptimes };
             }
         }
         sdp.set_connection(Connection::from_ip(media_ip));

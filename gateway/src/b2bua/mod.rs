@@ -255,6 +255,10 @@ impl Gateway {
         len: usize,
     ) -> Option<(Forward, usize)> {
         let fwd = self.relay.handle_packet(now, port, from, buf, len);
+        // A transcoder re-packetizing to a shorter ptime: the packets beyond the first.
+        while let Some(p) = self.relay.poll_extra() {
+            self.media_out.push_back(p);
+        }
         // A digit taken out of the stream (rare: not per packet).
         if self.relay.has_dtmf() {
             self.events_to_info(now);

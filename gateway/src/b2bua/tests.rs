@@ -357,7 +357,7 @@ fn media_config() -> GatewayConfig {
     GatewayConfig {
         media: Some(MediaConfig {
             address: "198.51.100.1".parse().expect("ip"),
-            relay: crate::media::relay::RelayConfig { port_min: 41_000, port_max: 41_099 },
+            relay: crate::media::relay::RelayConfig { port_min: 41_000, port_max: 41_099, max_transcoders: 4 },
             operator: Default::default(),
             teams: Default::default(),
         }),

@@ -15,6 +15,7 @@
 //! was given, and receives with the numbers of its own. Pure functions,
 //! no state.
 
+use crate::media::codec::Codec;
 use crate::media::sdp::Media;
 
 /// One RTP payload format of an m= line.
@@ -55,11 +56,6 @@ fn static_format(pt: u8) -> Option<(&'static str, u32)> {
         18 => ("G729", 8000),
         _ => return None,
     })
-}
-
-/// The static payload type of a codec, if it has one.
-fn static_pt(name: &str) -> Option<u8> {
-    (0..35).find(|&pt| static_format(pt).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name)))
 }
 
 /// The formats of an m= line, in order (static types without rtpmap get
@@ -141,19 +137,59 @@ pub enum DtmfMode {
     InBand,
 }
 
-/// Payload conversions the relay can do.
+/// A payload conversion the relay does: decode `from`, encode `to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transcode {
-    UlawToAlaw,
-    AlawToUlaw,
+pub struct Transcode {
+    pub from: Codec,
+    pub to: Codec,
+}
+
+impl Transcode {
+    pub const ULAW_TO_ALAW: Transcode = Transcode { from: Codec::Pcmu, to: Codec::Pcma };
+    pub const ALAW_TO_ULAW: Transcode = Transcode { from: Codec::Pcma, to: Codec::Pcmu };
+
+    /// Between the two G.711 laws: byte for byte, in place, no state.
+    pub fn in_place(self) -> bool {
+        matches!((self.from, self.to), (Codec::Pcmu, Codec::Pcma) | (Codec::Pcma, Codec::Pcmu))
+    }
+}
+
+/// The codec a format names, if the gateway can transcode it.
+pub fn codec_of(f: &Format) -> Option<Codec> {
+    Codec::from_rtpmap(&f.name, f.clock, f.channels)
 }
 
 fn transcode_between(from: &Format, to: &Format) -> Option<Transcode> {
-    match (from.name.to_ascii_uppercase().as_str(), to.name.to_ascii_uppercase().as_str()) {
-        ("PCMU", "PCMA") => Some(Transcode::UlawToAlaw),
-        ("PCMA", "PCMU") => Some(Transcode::AlawToUlaw),
+    let (from, to) = (codec_of(from)?, codec_of(to)?);
+    (from != to).then_some(Transcode { from, to })
+}
+
+/// The format the gateway offers for a codec of a leg's policy (`name` as
+/// in the config): its static payload type, or the first dynamic one not
+/// in `taken`.
+fn policy_format(name: &str, taken: &[u8]) -> Option<Format> {
+    let codec = Codec::ALL.into_iter().find(|c| c.rtpmap_name().eq_ignore_ascii_case(name))?;
+    let pt = codec.static_pt().or_else(|| (96..=127).find(|pt| !taken.contains(pt)))?;
+    let fmtp = match codec {
+        // No Annex B: the gateway's G.729 encoder sends no SID frames.
+        Codec::G729 => Some("annexb=no".to_owned()),
+        Codec::Opus => Some("useinbandfec=1".to_owned()),
         _ => None,
-    }
+    };
+    Some(Format {
+        pt,
+        name: codec.rtpmap_name().to_owned(),
+        clock: codec.rtp_clock(),
+        channels: codec.channels(),
+        fmtp,
+    })
+}
+
+/// Whether the list offered to a leg (`ours`, from [`offer_for`]) shares
+/// no voice codec with what was `offered`: the call needs a transcoder.
+pub fn needs_transcoding(offered: &[Format], ours: &[Format]) -> bool {
+    let voice = |f: &&Format| !f.is_auxiliary();
+    !ours.iter().filter(voice).any(|o| offered.iter().filter(voice).any(|f| f.same_codec(o)))
 }
 
 /// How packets of one direction are rewritten.
@@ -163,6 +199,8 @@ pub struct DirectionPlan {
     pub pt_map: Vec<(u8, u8)>,
     /// Applied to packets of the voice payload type (the first entry).
     pub transcode: Option<Transcode>,
+    /// RTP clock rate of the voice codec sent (0: unknown, 8000 assumed).
+    pub clock: u32,
     /// telephone-event as received and as sent, when both legs have it.
     pub telephone_event: Option<(u8, u8)>,
 }
@@ -197,16 +235,17 @@ pub fn offer_for(offered: &[Format], policy: &LegPolicy) -> Result<Vec<Format>, 
             policy.codecs.iter().filter_map(|name| voice.iter().find(|f| f.is(name)).map(|f| (*f).clone())).collect();
         if common.is_empty() {
             // Transcoding: the leg's own codecs reachable from an offered one.
-            policy
-                .codecs
-                .iter()
-                .filter_map(|name| {
-                    let pt = static_pt(name)?;
-                    let (n, clock) = static_format(pt)?;
-                    let f = Format { pt, name: n.to_owned(), clock, channels: None, fmtp: None };
-                    voice.iter().any(|o| transcode_between(o, &f).is_some()).then_some(f)
-                })
-                .collect()
+            let mut taken: Vec<u8> = offered.iter().map(|f| f.pt).collect();
+            taken.extend(policy.telephone_event_pt);
+            let mut list: Vec<Format> = Vec::new();
+            for name in &policy.codecs {
+                let Some(f) = policy_format(name, &taken) else { continue };
+                if voice.iter().any(|o| transcode_between(o, &f).is_some()) {
+                    taken.push(f.pt);
+                    list.push(f);
+                }
+            }
+            list
         } else {
             common
         }
@@ -248,6 +287,10 @@ pub fn plan(
         else {
             continue;
         };
+        if reply.is_empty() {
+            forward.clock = a.clock;
+            backward.clock = o.clock;
+        }
         reply.push(o.clone());
         forward.pt_map.push((o.pt, a.pt));
         backward.pt_map.push((us.pt, o.pt));
@@ -264,10 +307,16 @@ pub fn plan(
             .find_map(|f| transcode_between(f, chosen).map(|t| (f, t)))
             .ok_or_else(fail)?;
         reply.push(o.clone());
-        forward = DirectionPlan { pt_map: vec![(o.pt, chosen.pt)], transcode: Some(t), telephone_event: None };
+        forward = DirectionPlan {
+            pt_map: vec![(o.pt, chosen.pt)],
+            transcode: Some(t),
+            clock: chosen.clock,
+            telephone_event: None,
+        };
         backward = DirectionPlan {
             pt_map: vec![(us.pt, o.pt)],
             transcode: transcode_between(chosen, o),
+            clock: o.clock,
             telephone_event: None,
         };
     }
@@ -309,8 +358,14 @@ pub fn plan_fixed(
         (Some(transcode_between(fixed, chosen).ok_or_else(fail)?), transcode_between(chosen, fixed))
     };
     let mut reply = vec![fixed.clone()];
-    let mut forward = DirectionPlan { pt_map: vec![(fixed.pt, chosen.pt)], transcode: t_fwd, telephone_event: None };
-    let mut backward = DirectionPlan { pt_map: vec![(us.pt, fixed.pt)], transcode: t_back, telephone_event: None };
+    let mut forward = DirectionPlan {
+        pt_map: vec![(fixed.pt, chosen.pt)],
+        transcode: t_fwd,
+        clock: chosen.clock,
+        telephone_event: None,
+    };
+    let mut backward =
+        DirectionPlan { pt_map: vec![(us.pt, fixed.pt)], transcode: t_back, clock: fixed.clock, telephone_event: None };
     if let (Some(o), Some(a), Some(u)) = (
         offered.iter().find(|f| f.is("telephone-event")),
         answer.iter().find(|f| f.is("telephone-event")),
@@ -353,8 +408,12 @@ mod tests {
         let answer = vec![f(0, "PCMU"), f(101, "telephone-event")];
         let (reply, p) = plan(&offered, &ours, &answer).expect("plan");
         assert_eq!(reply, answer);
-        let same =
-            DirectionPlan { pt_map: vec![(0, 0), (101, 101)], transcode: None, telephone_event: Some((101, 101)) };
+        let same = DirectionPlan {
+            pt_map: vec![(0, 0), (101, 101)],
+            transcode: None,
+            clock: 8000,
+            telephone_event: Some((101, 101)),
+        };
         assert_eq!(p.offerer_to_answerer, same);
         assert_eq!(p.answerer_to_offerer, same);
     }
@@ -404,10 +463,36 @@ mod tests {
         assert_eq!(ours, vec![f(0, "PCMU"), f(101, "telephone-event")]);
         let (reply, p) = plan(&offered, &ours, &[f(0, "PCMU"), f(101, "telephone-event")]).expect("plan");
         assert_eq!(reply[0], f(8, "PCMA"), "the offerer keeps its codec");
-        assert_eq!(p.offerer_to_answerer.transcode, Some(Transcode::AlawToUlaw));
+        assert_eq!(p.offerer_to_answerer.transcode, Some(Transcode::ALAW_TO_ULAW));
         assert_eq!(p.offerer_to_answerer.pt_map[0], (8, 0));
-        assert_eq!(p.answerer_to_offerer.transcode, Some(Transcode::UlawToAlaw));
+        assert_eq!(p.answerer_to_offerer.transcode, Some(Transcode::ULAW_TO_ALAW));
         assert_eq!(p.answerer_to_offerer.pt_map[0], (0, 8));
+    }
+
+    #[test]
+    fn wideband_and_compressed_codecs_are_offered_for_transcoding_with_their_own_numbers() {
+        // The operator offers PCMU and events at 96; Teams takes only Opus and G.722.
+        let offered = vec![f(0, "PCMU"), f(96, "telephone-event")];
+        let ours = offer_for(&offered, &policy(&["opus", "G722"], Some(101))).expect("offer");
+        let opus = Format {
+            pt: 97,
+            name: "opus".into(),
+            clock: 48_000,
+            channels: Some(2),
+            fmtp: Some("useinbandfec=1".into()),
+        };
+        assert_eq!(ours, vec![opus.clone(), f(9, "G722"), f(101, "telephone-event")]);
+        assert!(needs_transcoding(&offered, &ours));
+        let (reply, p) = plan(&offered, &ours, &[opus, f(101, "telephone-event")]).expect("plan");
+        assert_eq!(reply[0], f(0, "PCMU"));
+        assert_eq!(p.offerer_to_answerer.transcode, Some(Transcode { from: Codec::Pcmu, to: Codec::Opus }));
+        assert_eq!((p.offerer_to_answerer.pt_map[0], p.offerer_to_answerer.clock), ((0, 97), 48_000));
+        assert_eq!(p.answerer_to_offerer.transcode, Some(Transcode { from: Codec::Opus, to: Codec::Pcmu }));
+        assert_eq!((p.answerer_to_offerer.pt_map[0], p.answerer_to_offerer.clock), ((97, 0), 8000));
+        // G.729 is offered without Annex B.
+        let ours = offer_for(&[f(8, "PCMA")], &policy(&["G729"], None)).expect("offer");
+        assert_eq!(ours[0].fmtp.as_deref(), Some("annexb=no"));
+        assert!(!needs_transcoding(&offered, &offer_for(&offered, &LegPolicy::default()).expect("offer")));
     }
 
     #[test]
@@ -418,11 +503,21 @@ mod tests {
         assert_eq!(reply, vec![f(8, "PCMA")], "the caller keeps the codec it was answered with");
         assert_eq!(
             p.offerer_to_answerer,
-            DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw), telephone_event: None }
+            DirectionPlan {
+                pt_map: vec![(8, 0)],
+                transcode: Some(Transcode::ALAW_TO_ULAW),
+                clock: 8000,
+                telephone_event: None
+            }
         );
         assert_eq!(
             p.answerer_to_offerer,
-            DirectionPlan { pt_map: vec![(0, 8)], transcode: Some(Transcode::UlawToAlaw), telephone_event: None }
+            DirectionPlan {
+                pt_map: vec![(0, 8)],
+                transcode: Some(Transcode::ULAW_TO_ALAW),
+                clock: 8000,
+                telephone_event: None
+            }
         );
         let (_, same) = plan_fixed(&offered, &ours, &[f(8, "PCMA")], &f(8, "PCMA")).expect("plan");
         assert_eq!(same.offerer_to_answerer.transcode, None);
@@ -430,8 +525,9 @@ mod tests {
 
     #[test]
     fn nothing_in_common_and_nothing_to_transcode_is_refused() {
-        let e = offer_for(&[f(18, "G729")], &policy(&["PCMU"], None)).unwrap_err();
-        assert_eq!(e.to_string(), "no common codec: offered G729, accepted PCMU");
+        // AMR-WB passes through but is not transcoded.
+        let e = offer_for(&[f(18, "G729")], &policy(&["AMR-WB"], None)).unwrap_err();
+        assert_eq!(e.to_string(), "no common codec: offered G729, accepted AMR-WB");
         let e = plan(&[f(0, "PCMU")], &[f(0, "PCMU")], &[f(9, "G722")]).unwrap_err();
         assert!(e.to_string().contains("accepted G722"), "{e}");
     }

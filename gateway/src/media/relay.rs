@@ -17,6 +17,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
+use crate::media::codec::{Codec, Transcoder};
 use crate::media::goertzel::{DtmfConfig, DtmfDetector, DtmfEvent};
 use crate::media::negotiate::{DirectionPlan, Transcode};
 use crate::media::sequencer::{rename_rtcp, Sequencer};
@@ -31,13 +32,20 @@ pub struct RelayConfig {
     pub port_min: u16,
     /// Last port of the range (an RTCP port at most).
     pub port_max: u16,
+    /// Directions transcoding through a codec (decode, resample, encode)
+    /// at once; G.711 law conversion is not counted (it is a table lookup).
+    pub max_transcoders: usize,
 }
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        RelayConfig { port_min: 40_000, port_max: 59_999 }
+        RelayConfig { port_min: 40_000, port_max: 59_999, max_transcoders: DEFAULT_MAX_TRANSCODERS }
     }
 }
+
+/// Default bound on codec transcoders (both directions of a call count):
+/// what one core sustains for the costliest pair (see benches/transcode.rs).
+pub const DEFAULT_MAX_TRANSCODERS: usize = 400;
 
 /// A stream through the relay (one m= line of one call).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,10 +85,14 @@ pub struct Forward {
 }
 
 /// Why the relay refused to open a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RelayError {
     #[error("media port pool exhausted")]
     PoolExhausted,
+    #[error("transcoder limit reached ({0} in use)")]
+    TranscoderLimit(usize),
+    #[error("cannot transcode {from:?} to {to:?}: {why}")]
+    Transcoder { from: Codec, to: Codec, why: String },
 }
 
 /// Packets the relay did not forward, by reason; and what it did forward.
@@ -100,6 +112,10 @@ pub struct RelayCounters {
     pub dropped_unmapped_pt: u64,
     /// Packets whose payload was transcoded.
     pub transcoded: u64,
+    /// Voice payloads the transcoder's decoder refused (malformed).
+    pub dropped_undecodable: u64,
+    /// Packets that left a transcoder (frames re-packetized may differ in count).
+    pub transcoded_out: u64,
     /// SRTP/SRTCP that did not authenticate (or was malformed).
     pub dropped_srtp_auth: u64,
     /// SRTP/SRTCP replayed or older than the replay window.
@@ -166,9 +182,10 @@ fn protect(
 
 /// Convert a payload in place (same-size conversions only, so far).
 fn transcode_in_place(t: Transcode, payload: &mut [u8]) {
-    match t {
-        Transcode::UlawToAlaw => crate::media::g711::transcode_ulaw_to_alaw(payload),
-        Transcode::AlawToUlaw => crate::media::g711::transcode_alaw_to_ulaw(payload),
+    match (t.from, t.to) {
+        (Codec::Pcmu, Codec::Pcma) => crate::media::g711::transcode_ulaw_to_alaw(payload),
+        (Codec::Pcma, Codec::Pcmu) => crate::media::g711::transcode_alaw_to_ulaw(payload),
+        _ => {}
     }
 }
 
@@ -417,7 +434,7 @@ impl Leg {
 
 /// How packets received on one leg are rewritten before they go out on
 /// the other (from [`crate::media::negotiate::DirectionPlan`]).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Rewrite {
     /// Payload type in -> out; `NO_PT`: dropped. Inactive: identity.
     pt_map: [u8; 128],
@@ -430,6 +447,23 @@ struct Rewrite {
     events_to_signalling: bool,
     /// Timestamp of the last event reported (an event ends once).
     last_event_ts: Option<u32>,
+    /// A codec transcoder (when `transcode` is not in place), with the
+    /// sequence number and timestamp of the next frame it sends.
+    codec: Option<CodecPath>,
+}
+
+/// One direction through a codec transcoder.
+struct CodecPath {
+    tc: Box<Transcoder>,
+    ptime_ms: u32,
+    seq: u16,
+    ts: Option<u32>,
+}
+
+impl std::fmt::Debug for CodecPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CodecPath({:?} -> {:?}, {} ms)", self.tc.from(), self.tc.to(), self.ptime_ms)
+    }
 }
 
 const NO_PT: u8 = 0xff;
@@ -443,11 +477,12 @@ impl Default for Rewrite {
             voice_pt: NO_PT,
             events_to_signalling: false,
             last_event_ts: None,
+            codec: None,
         }
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Stream {
     legs: [Leg; 2],
     /// Indexed by the leg packets arrive on.
@@ -464,6 +499,76 @@ fn payload_offset(p: &[u8]) -> Option<usize> {
         off += 4 + 4 * usize::from(words);
     }
     (off <= p.len()).then_some(off)
+}
+
+/// Room kept at the end of a packet buffer for SRTP's authentication tag.
+const SRTP_TAG_ROOM: usize = 16;
+
+/// A voice packet (`buf[..len]`, payload at `off`) through a codec
+/// transcoder: decoded into its FIFO; each complete frame of the other
+/// codec leaves as a packet of its own (a plain 12-byte header: the
+/// source's SSRC, the transcoder's own sequence and timestamp, renamed by
+/// the out leg's sequencer). The first is written over `buf`, later ones
+/// (a shorter packetization time) go to `extra`.
+#[allow(clippy::too_many_arguments)]
+fn through_codec(
+    c: &mut CodecPath,
+    now: Time,
+    buf: &mut [u8],
+    off: usize,
+    len: usize,
+    fwd: Forward,
+    out: &mut Leg,
+    counters: &mut RelayCounters,
+    extra: &mut VecDeque<(u16, SocketAddr, Vec<u8>)>,
+) -> Option<(Forward, usize)> {
+    if c.tc.push(&buf[off..len]).is_err() {
+        counters.dropped_undecodable += 1;
+        return None;
+    }
+    counters.transcoded += 1;
+    let mut hdr = [0u8; 12];
+    hdr.copy_from_slice(&buf[..12]);
+    hdr[0] = 0x80;
+    let in_ts = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+    let scale = c.tc.to().rtp_clock() / c.tc.from().rtp_clock().max(1);
+    let mut first = None;
+    let mut frame = [0u8; 1500];
+    let room = buf.len().saturating_sub(12 + SRTP_TAG_ROOM).min(frame.len());
+    while let Some((n, step)) = c.tc.pop(&mut frame[..room]) {
+        let ts = *c.ts.get_or_insert(in_ts.wrapping_mul(scale.max(1)));
+        hdr[2..4].copy_from_slice(&c.seq.to_be_bytes());
+        hdr[4..8].copy_from_slice(&ts.to_be_bytes());
+        c.seq = c.seq.wrapping_add(1);
+        c.ts = Some(ts.wrapping_add(step));
+        hdr[1] &= 0x7f;
+        out.out.relayed(&mut hdr, now);
+        let len = 12 + n;
+        let (target, cap): (&mut [u8], usize) = if first.is_none() {
+            let cap = buf.len();
+            (&mut buf[..], cap)
+        } else {
+            // Rare: the out packetization time is shorter than the in one.
+            extra.push_back((fwd.from_port, fwd.to, vec![0u8; len + SRTP_TAG_ROOM]));
+            let Some(last) = extra.back_mut() else { break };
+            let cap = last.2.len();
+            (&mut last.2[..], cap)
+        };
+        if cap < len {
+            break;
+        }
+        target[..12].copy_from_slice(&hdr);
+        target[12..len].copy_from_slice(&frame[..n]);
+        let Some(sent) = protect(&mut out.srtp_out, false, target, len, counters) else { continue };
+        counters.transcoded_out += 1;
+        counters.rtp_forwarded += 1;
+        if first.is_none() {
+            first = Some((fwd, sent));
+        } else if let Some(last) = extra.back_mut() {
+            last.2.truncate(sent);
+        }
+    }
+    first
 }
 
 /// The pool of even RTP ports (RTCP is the next odd one).
@@ -485,7 +590,7 @@ impl PortPool {
 }
 
 /// The relay.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Relay {
     pool: PortPool,
     streams: HashMap<StreamId, Stream>,
@@ -497,6 +602,12 @@ pub struct Relay {
     injecting: std::collections::BTreeSet<(StreamId, u8)>,
     /// Digits taken out of streams, for SIP INFO.
     dtmf: VecDeque<DtmfDigit>,
+    /// Codec transcoders alive, and their bound.
+    transcoders: usize,
+    max_transcoders: usize,
+    /// Packets beyond the first that a transcoder produced for one input
+    /// (a shorter packetization time toward the other leg).
+    extra: VecDeque<(u16, SocketAddr, Vec<u8>)>,
 }
 
 /// RTP/RTCP version 2, and long enough for a header.
@@ -521,6 +632,9 @@ impl Relay {
             counters: RelayCounters::default(),
             injecting: std::collections::BTreeSet::new(),
             dtmf: VecDeque::new(),
+            transcoders: 0,
+            max_transcoders: cfg.max_transcoders,
+            extra: VecDeque::new(),
         }
     }
 
@@ -572,16 +686,69 @@ impl Relay {
         }
     }
 
+    /// Codec transcoders in use.
+    pub fn transcoders(&self) -> usize {
+        self.transcoders
+    }
+
+    /// Whether `n` more codec transcoders fit under the bound.
+    pub fn can_transcode(&self, n: usize) -> bool {
+        self.transcoders + n <= self.max_transcoders
+    }
+
     /// How packets arriving on `from` are rewritten toward the other leg
-    /// (payload types, transcoding); replaces the previous plan.
-    pub fn set_plan(&mut self, id: StreamId, from: Side, plan: &DirectionPlan) {
-        let Some(stream) = self.streams.get_mut(&id) else { return };
-        let old = &stream.rewrite[from as usize];
+    /// (payload types, transcoding, re-packetized to `out_ptime_ms` when a
+    /// codec transcoder is needed); replaces the previous plan. A
+    /// transcoder for the same conversion is kept (its codec state goes
+    /// on); a new one counts against `max_transcoders` and is refused
+    /// beyond it, leaving the previous plan in place.
+    pub fn set_plan(
+        &mut self,
+        id: StreamId,
+        from: Side,
+        plan: &DirectionPlan,
+        out_ptime_ms: u32,
+    ) -> Result<(), RelayError> {
+        let Some(stream) = self.streams.get_mut(&id) else { return Ok(()) };
+        let old = &mut stream.rewrite[from as usize];
+        let ptime = out_ptime_ms.clamp(10, 60) / 10 * 10;
+        let codec = match plan.transcode.filter(|t| !t.in_place()) {
+            None => None,
+            Some(t) => match old.codec.take() {
+                Some(c) if c.tc.from() == t.from && c.tc.to() == t.to && c.ptime_ms == ptime => Some(c),
+                previous => {
+                    let kept = usize::from(previous.is_some());
+                    if self.transcoders + 1 > self.max_transcoders + kept {
+                        old.codec = previous;
+                        return Err(RelayError::TranscoderLimit(self.transcoders));
+                    }
+                    let tc = Transcoder::new(t.from, t.to, ptime).map_err(|e| RelayError::Transcoder {
+                        from: t.from,
+                        to: t.to,
+                        why: e.to_string(),
+                    });
+                    let tc = match tc {
+                        Ok(tc) => tc,
+                        Err(e) => {
+                            old.codec = previous;
+                            return Err(e);
+                        }
+                    };
+                    self.transcoders = self.transcoders + 1 - kept;
+                    let (seq, ts) = previous.map_or((0, None), |p| (p.seq, p.ts));
+                    Some(CodecPath { tc: Box::new(tc), ptime_ms: ptime, seq, ts })
+                }
+            },
+        };
+        if codec.is_none() && old.codec.take().is_some() {
+            self.transcoders -= 1;
+        }
         let mut r = Rewrite {
             active: true,
             transcode: plan.transcode,
             events_to_signalling: old.events_to_signalling,
             last_event_ts: old.last_event_ts,
+            codec,
             ..Rewrite::default()
         };
         for &(pt_in, pt_out) in &plan.pt_map {
@@ -591,6 +758,16 @@ impl Relay {
         }
         r.voice_pt = plan.pt_map.first().map_or(NO_PT, |(pt, _)| *pt);
         stream.rewrite[from as usize] = r;
+        if plan.clock > 0 {
+            stream.legs[from.other() as usize].out.set_clock(plan.clock);
+        }
+        Ok(())
+    }
+
+    /// A packet a transcoder produced beyond the one `handle_packet`
+    /// returned: (our port, destination, packet).
+    pub fn poll_extra(&mut self) -> Option<(u16, SocketAddr, Vec<u8>)> {
+        self.extra.pop_front()
     }
 
     /// SRTP from `side`'s peer: the suite and key its SDP's crypto line
@@ -814,6 +991,7 @@ impl Relay {
         self.injecting.remove(&(id, 0));
         self.injecting.remove(&(id, 1));
         if let Some(s) = self.streams.remove(&id) {
+            self.transcoders -= s.rewrite.iter().filter(|r| r.codec.is_some()).count();
             for leg in &s.legs {
                 self.by_port.remove(&leg.port);
                 self.pool.free.push_back(leg.port);
@@ -968,7 +1146,19 @@ impl Relay {
                     self.counters.dropped_malformed += 1;
                     return None;
                 };
-                transcode_in_place(t, &mut buf[off..len]);
+                match rw.codec.as_mut() {
+                    None => transcode_in_place(t, &mut buf[off..len]),
+                    Some(c) => {
+                        let out_leg = &mut stream.legs[out_side];
+                        let fwd = Forward { from_port, to };
+                        let r = through_codec(c, now, buf, off, len, fwd, out_leg, &mut self.counters, &mut self.extra);
+                        // Real media for that leg: whatever was played to it stops.
+                        if r.is_some() && out_leg.inject.take().is_some() {
+                            self.injecting.remove(&(id, out_side as u8));
+                        }
+                        return r;
+                    }
+                }
                 self.counters.transcoded += 1;
             }
         }
@@ -982,9 +1172,9 @@ impl Relay {
                 }
             }
             if mute {
-                let law = match stream.rewrite[side as usize].transcode {
-                    Some(Transcode::UlawToAlaw) => Law::Alaw,
-                    Some(Transcode::AlawToUlaw) => Law::Ulaw,
+                let law = match stream.rewrite[side as usize].transcode.map(|t| t.to) {
+                    Some(Codec::Pcma) => Law::Alaw,
+                    Some(_) => Law::Ulaw,
                     None => stream.legs[side as usize].inband_in.as_ref().map_or(Law::Ulaw, |i| i.law),
                 };
                 if let Some(off) = payload_offset(&buf[..len]) {
@@ -1034,7 +1224,7 @@ mod tests {
 
     #[test]
     fn ports_come_in_even_pairs_and_return_to_the_back_of_the_pool() {
-        let mut r = Relay::new(&RelayConfig { port_min: 40_001, port_max: 40_009 });
+        let mut r = Relay::new(&RelayConfig { port_min: 40_001, port_max: 40_009, max_transcoders: 2 });
         assert_eq!(r.free_ports(), 4, "40002, 40004, 40006, 40008 (40009 is 40008's RTCP)");
         let (s1, p1) = r.open().expect("open");
         assert_eq!(p1, [40_002, 40_004]);
@@ -1046,6 +1236,53 @@ mod tests {
         let (_, p3) = r.open().expect("open");
         assert_eq!(p3, [40_002, 40_004], "freed ports are reused only after the rest");
         assert!(!r.owns(40_010));
+    }
+
+    fn plan(from: Codec, to: Codec, pt_map: (u8, u8)) -> DirectionPlan {
+        let t = Transcode { from, to };
+        DirectionPlan { pt_map: vec![pt_map], transcode: Some(t), clock: to.rtp_clock(), telephone_event: None }
+    }
+
+    #[test]
+    fn codec_transcoding_repacketizes_and_is_bounded() {
+        let mut r = Relay::new(&RelayConfig { port_min: 40_000, port_max: 40_099, max_transcoders: 2 });
+        let (s, [pa, pb]) = r.open().expect("open");
+        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
+        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        // PCMU 20 ms from A -> G.722 10 ms toward B: two packets per input.
+        r.set_plan(s, Side::A, &plan(Codec::Pcmu, Codec::G722, (0, 9)), 10).expect("plan");
+        assert_eq!(r.transcoders(), 1);
+        let from = addr("192.0.2.10:30000");
+        let mut seqs = Vec::new();
+        for i in 0..3u16 {
+            let mut buf = rtp(i);
+            buf.resize(2048, 0);
+            let (f, n) = r.handle_packet(Time::from_millis(20 * u64::from(i)), pa, from, &mut buf, 172).expect("fwd");
+            assert_eq!((f.from_port, n, buf[1] & 0x7f), (pb, 12 + 80, 9), "10 ms of G.722 is 80 bytes");
+            seqs.push(u16::from_be_bytes([buf[2], buf[3]]));
+            let (port, to, extra) = r.poll_extra().expect("the second 10 ms");
+            assert_eq!((port, to, extra.len(), extra[1] & 0x7f), (pb, addr("52.114.1.1:50000"), 92, 9));
+            seqs.push(u16::from_be_bytes([extra[2], extra[3]]));
+            assert!(r.poll_extra().is_none());
+        }
+        assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "{seqs:?}");
+        // Garbage toward a G.729 decoder is dropped and counted.
+        r.set_plan(s, Side::B, &plan(Codec::G729, Codec::Pcmu, (18, 0)), 20).expect("plan");
+        let mut buf = vec![0x80, 18, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9];
+        buf.resize(2048, 0);
+        assert!(r.handle_packet(Time::ZERO, pb, addr("52.114.1.1:50000"), &mut buf, 15).is_none());
+        assert_eq!(r.counters().dropped_undecodable, 1);
+        // The bound: a third transcoder is refused, the plan left as it was.
+        let (s2, _) = r.open().expect("open");
+        let refused = r.set_plan(s2, Side::A, &plan(Codec::Pcma, Codec::Opus, (8, 96)), 20);
+        assert_eq!(refused, Err(RelayError::TranscoderLimit(2)));
+        // Re-planning the same conversion keeps its transcoder; dropping it frees one.
+        r.set_plan(s, Side::A, &plan(Codec::Pcmu, Codec::G722, (0, 9)), 10).expect("same");
+        assert_eq!(r.transcoders(), 2);
+        r.set_plan(s, Side::B, &DirectionPlan { pt_map: vec![(0, 0)], ..DirectionPlan::default() }, 20).expect("g711");
+        assert_eq!(r.transcoders(), 1);
+        r.close(s);
+        assert_eq!(r.transcoders(), 0);
     }
 
     #[test]
@@ -1108,8 +1345,15 @@ mod tests {
         r.set_plan(
             s,
             Side::A,
-            &DirectionPlan { pt_map: vec![(0, 0), (96, 101)], transcode: None, telephone_event: Some((96, 101)) },
-        );
+            &DirectionPlan {
+                pt_map: vec![(0, 0), (96, 101)],
+                transcode: None,
+                clock: 8000,
+                telephone_event: Some((96, 101)),
+            },
+            20,
+        )
+        .expect("plan");
         let mut dtmf = rtp(1);
         dtmf[1] = 0x80 | 96; // marker + telephone-event 96
         let mut buf = dtmf.clone();
@@ -1129,8 +1373,15 @@ mod tests {
         r.set_plan(
             s,
             Side::A,
-            &DirectionPlan { pt_map: vec![(8, 0)], transcode: Some(Transcode::AlawToUlaw), telephone_event: None },
-        );
+            &DirectionPlan {
+                pt_map: vec![(8, 0)],
+                transcode: Some(Transcode::ALAW_TO_ULAW),
+                clock: 8000,
+                telephone_event: None,
+            },
+            20,
+        )
+        .expect("plan");
         // One CSRC and a one-word header extension before 4 bytes of A-law.
         let mut p = vec![0x91, 8, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9, 0xbe, 0xde, 0, 1, 7, 7, 7, 7];
         let payload = [0xd5, 0x55, 0x2a, 0xaa];
