@@ -99,24 +99,39 @@ impl Law {
 #[derive(Debug, Clone)]
 pub struct Speaker {
     freq: f32,
+    /// Samples said so far, at `rate`.
     n: u64,
+    rate: u32,
 }
 
 impl Speaker {
     pub fn new(freq: f32) -> Speaker {
-        Speaker { freq, n: 0 }
+        Speaker { freq, n: 0, rate: RATE as u32 }
     }
 
     /// The next 20 ms in `law`.
     pub fn frame(&mut self, law: Law) -> [u8; FRAME] {
         let mut out = [0u8; FRAME];
-        for o in &mut out {
-            let t = self.n as f32 / RATE;
-            let s = (7000.0 * (2.0 * std::f32::consts::PI * self.freq * t).sin()) as i16;
+        for (o, s) in out.iter_mut().zip(self.pcm(RATE as u32)) {
             *o = law.encode(s);
-            self.n += 1;
         }
         out
+    }
+
+    /// The next 20 ms as PCM at `rate` Hz (the tone goes on across a
+    /// change of rate).
+    pub fn pcm(&mut self, rate: u32) -> Vec<i16> {
+        if rate != self.rate && self.rate > 0 {
+            self.n = self.n * u64::from(rate) / u64::from(self.rate);
+            self.rate = rate;
+        }
+        (0..rate / 50)
+            .map(|_| {
+                let t = self.n as f32 / rate as f32;
+                self.n += 1;
+                (7000.0 * (2.0 * std::f32::consts::PI * self.freq * t).sin()) as i16
+            })
+            .collect()
     }
 }
 
@@ -130,10 +145,12 @@ pub struct Listener {
     power: [f64; CANDIDATES.len()],
     pub frames: u32,
     block: Vec<i16>,
+    /// The sample rate of `block` (0: 8 kHz).
+    rate: u32,
 }
 
-fn goertzel(samples: &[i16], freq: f32) -> f64 {
-    let k = 2.0 * (2.0 * std::f64::consts::PI * f64::from(freq) / f64::from(RATE)).cos();
+fn goertzel(samples: &[i16], freq: f32, rate: u32) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * f64::from(freq) / f64::from(rate)).cos();
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
     for &x in samples {
         let s0 = f64::from(x) + k * s1 - s2;
@@ -146,14 +163,37 @@ fn goertzel(samples: &[i16], freq: f32) -> f64 {
 impl Listener {
     /// Hear one frame of `law` payload.
     pub fn hear(&mut self, law: Law, payload: &[u8]) {
-        self.block.extend(payload.iter().map(|&c| law.decode(c)));
-        self.frames += 1;
-        if self.block.len() >= BLOCK {
-            for (p, f) in self.power.iter_mut().zip(CANDIDATES) {
-                *p += goertzel(&self.block, f);
-            }
-            self.block.clear();
+        let pcm: Vec<i16> = payload.iter().map(|&c| law.decode(c)).collect();
+        self.hear_pcm(&pcm, RATE as u32);
+    }
+
+    /// Hear one frame of PCM at `rate` Hz.
+    pub fn hear_pcm(&mut self, pcm: &[i16], rate: u32) {
+        if self.rate == 0 {
+            self.rate = rate;
         }
+        if rate != self.rate {
+            // Another codec: the block so far is analysed at its own rate.
+            self.analyse();
+            self.rate = rate;
+        }
+        self.block.extend_from_slice(pcm);
+        self.frames += 1;
+        // 100 ms blocks, as BLOCK is at 8 kHz.
+        if self.block.len() >= BLOCK * self.rate as usize / RATE as usize {
+            self.analyse();
+        }
+    }
+
+    fn analyse(&mut self) {
+        if self.block.is_empty() {
+            return;
+        }
+        let rate = if self.rate == 0 { RATE as u32 } else { self.rate };
+        for (p, f) in self.power.iter_mut().zip(CANDIDATES) {
+            *p += goertzel(&self.block, f, rate);
+        }
+        self.block.clear();
     }
 
     /// The share (%) of the candidates' power at `freq` (a candidate).
@@ -287,7 +327,7 @@ impl KeyListener {
         let samples: Vec<i16> = payload.iter().map(|&c| law.decode(c)).collect();
         let energy: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>().max(1.0);
         let strongest = |freqs: &[f32; 4]| {
-            let p: Vec<f64> = freqs.iter().map(|&f| goertzel(&samples, f)).collect();
+            let p: Vec<f64> = freqs.iter().map(|&f| goertzel(&samples, f, RATE as u32)).collect();
             let (i, best) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, b)| (i, *b))?;
             let second = p.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, v)| *v).fold(0.0, f64::max);
             (best / energy > 10.0 && best > 4.0 * second).then_some(i)

@@ -14,6 +14,7 @@ pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod spandsp;
+pub mod voice;
 pub mod world;
 
 use std::path::{Path, PathBuf};

@@ -23,7 +23,8 @@ use gateway::time::Time;
 
 use gateway::media::srtp::{Context, MasterKey, Suite};
 
-use crate::audio::{KeyListener, KeyPad, Law, Listener, Speaker, FRAME, OPERATOR_TONE, TEAMS_TONE};
+use crate::audio::{KeyListener, KeyPad, Listener, Speaker, FRAME, OPERATOR_TONE, TEAMS_TONE};
+use crate::voice::{Voice, VoiceDecoder, VoiceEncoder};
 
 /// How a party answers an INVITE.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +42,8 @@ pub struct Behaviour {
     pub answer_after: Option<Duration>,
     /// Which fork answers (0-based).
     pub answering_fork: u32,
-    /// G.711 laws it offers and accepts, in order.
-    pub codecs: Vec<Law>,
+    /// Codecs it offers and accepts, in order.
+    pub codecs: Vec<Voice>,
     /// Its telephone-event payload type.
     pub telephone_event_pt: u8,
     /// It speaks SRTP (RTP/SAVP, an SDES key of its own).
@@ -54,7 +55,7 @@ pub struct Behaviour {
     /// It sends and hears DTMF as tones in the audio.
     pub dtmf_inband: bool,
     /// The codecs of the client that answers, if not `codecs`.
-    pub answer_codecs: Option<Vec<Law>>,
+    pub answer_codecs: Option<Vec<Voice>>,
 }
 
 impl Default for Behaviour {
@@ -67,7 +68,7 @@ impl Default for Behaviour {
             early_media: false,
             answer_after: Some(Duration::from_secs(2)),
             answering_fork: 0,
-            codecs: vec![Law::Mu],
+            codecs: vec![Voice::Mu],
             telephone_event_pt: 101,
             srtp: false,
             dtmf_info: false,
@@ -132,8 +133,10 @@ struct Flow {
     ssrc: u32,
     seq: u16,
     ts: u32,
-    /// The law it sends in: the first of its codecs the SDP it was given lists.
-    law: Law,
+    /// The codec it sends, the first of its codecs the SDP it was given
+    /// lists, at the payload type that SDP gives it.
+    voice: Voice,
+    pt: u8,
     /// The telephone-event payload type the SDP it was given names.
     te_pt: Option<u8>,
     /// Digits to send (RFC 4733), one per 100 ms.
@@ -153,6 +156,21 @@ fn sdp_telephone_event(body: &[u8]) -> Option<u8> {
         let (pt, enc) = l.trim_end().strip_prefix("a=rtpmap:")?.split_once(' ')?;
         enc.to_ascii_lowercase().starts_with("telephone-event/").then(|| pt.parse().ok()).flatten()
     })
+}
+
+/// The codecs an SDP's first m=audio line names, with their payload types, in order.
+fn sdp_voices(body: &[u8]) -> Vec<(u8, Voice)> {
+    let Some((_, _, pts)) = sdp_read(body) else { return Vec::new() };
+    let text = std::str::from_utf8(body).unwrap_or("");
+    let named = |pt: u8| {
+        text.lines().find_map(|l| {
+            let (p, enc) = l.trim_end().strip_prefix("a=rtpmap:")?.split_once(' ')?;
+            (p.parse::<u8>().ok()? == pt).then(|| Voice::by_name(enc.split('/').next()?)).flatten()
+        })
+    };
+    pts.into_iter()
+        .filter_map(|pt| named(pt).or(if pt < 96 { Voice::of_pt(pt) } else { None }).map(|v| (pt, v)))
+        .collect()
 }
 
 /// The target, direction and payload types of an SDP's first m=audio line.
@@ -202,7 +220,7 @@ fn answer_direction(offered: &str) -> &'static str {
 }
 
 /// This party's SDP: its codecs, telephone-event, a direction, its SRTP key.
-fn sdp(ip: &str, dir: &str, codecs: &[Law], te: u8, key: Option<&MasterKey>) -> String {
+fn sdp(ip: &str, dir: &str, codecs: &[Voice], te: u8, key: Option<&MasterKey>) -> String {
     let pts: Vec<String> = codecs.iter().map(|l| l.pt().to_string()).chain([te.to_string()]).collect();
     let proto = if key.is_some() { "RTP/SAVP" } else { "RTP/AVP" };
     let mut s = format!(
@@ -212,9 +230,11 @@ fn sdp(ip: &str, dir: &str, codecs: &[Law], te: u8, key: Option<&MasterKey>) -> 
     if let Some(k) = key {
         s.push_str(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 {}\r\n", k.to_inline()));
     }
-    for l in codecs {
-        let name = if *l == Law::Mu { "PCMU" } else { "PCMA" };
-        s.push_str(&format!("a=rtpmap:{} {name}/8000\r\n", l.pt()));
+    for v in codecs {
+        s.push_str(&format!("a=rtpmap:{} {}\r\n", v.pt(), v.rtpmap()));
+        if let Some(f) = v.fmtp() {
+            s.push_str(&format!("a=fmtp:{} {f}\r\n", v.pt()));
+        }
     }
     s.push_str(&format!("a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\na={dir}\r\n"));
     s
@@ -290,6 +310,9 @@ pub struct Peer {
     /// The body of the INFO being sent.
     /// Headers (Content-Type on) and body of the next in-dialog INFO/NOTIFY.
     info_body: Option<(String, Vec<u8>)>,
+    /// The encoder of the codec it sends (not G.711), and a decoder per codec heard.
+    encoder: Option<(Voice, VoiceEncoder)>,
+    decoders: Vec<(Voice, VoiceDecoder)>,
 }
 
 impl Peer {
@@ -326,6 +349,8 @@ impl Peer {
             srtp_rx_key: None,
             offered_direction: None,
             info_body: None,
+            encoder: None,
+            decoders: Vec::new(),
         }
     }
 
@@ -415,6 +440,14 @@ impl Peer {
         sdp(&self.ip(), dir, &self.behaviour.codecs, self.behaviour.telephone_event_pt, key)
     }
 
+    /// The decoder for `v` (made on first use).
+    fn decoder(&mut self, v: Voice) -> Option<&mut VoiceDecoder> {
+        if !self.decoders.iter().any(|(d, _)| *d == v) {
+            self.decoders.push((v, VoiceDecoder::new(v)?));
+        }
+        self.decoders.iter_mut().find(|(d, _)| *d == v).map(|(_, d)| d)
+    }
+
     /// An RTP packet arrived on our media port.
     pub fn handle_media(&mut self, from: SocketAddr, data: &[u8]) {
         self.observed.rtp_received += 1;
@@ -462,11 +495,17 @@ impl Peer {
             return;
         }
         let early = self.media.is_none();
-        match pt.and_then(Law::of_pt).filter(|l| self.behaviour.codecs.contains(l)) {
-            Some(law) if data.len() >= 12 + FRAME && early => self.early_listener.hear(law, &data[12..]),
-            Some(law) if data.len() >= 12 + FRAME => {
-                self.listener.hear(law, &data[12..]);
-                if self.behaviour.dtmf_inband {
+        let voice = pt.and_then(Voice::of_pt).filter(|v| self.behaviour.codecs.contains(v));
+        let g711_short = voice.is_some_and(|v| v.law().is_some() && data.len() < 12 + FRAME);
+        let pcm = match voice {
+            Some(v) if !g711_short && data.len() > 12 => self.decoder(v).and_then(|d| d.decode(&data[12..])),
+            _ => None,
+        };
+        match (voice, pcm) {
+            (Some(v), Some(pcm)) if early => self.early_listener.hear_pcm(&pcm, v.rate()),
+            (Some(v), Some(pcm)) => {
+                self.listener.hear_pcm(&pcm, v.rate());
+                if let (true, Some(law)) = (self.behaviour.dtmf_inband, v.law()) {
                     let before = self.key_listener.keys.len();
                     self.key_listener.hear(law, &data[12..]);
                     self.observed.dtmf_received.extend(self.key_listener.keys[before..].iter().copied());
@@ -482,9 +521,11 @@ impl Peer {
 
     /// Start (or move) our media toward what `body` names.
     fn start_media(&mut self, now: Time, body: &[u8], our_direction: &str) {
-        let Some((remote, _, pts)) = sdp_read(body) else { return };
-        let law = pts.iter().find_map(|&p| Law::of_pt(p).filter(|l| self.behaviour.codecs.contains(l)));
-        let law = law.unwrap_or(self.behaviour.codecs.first().copied().unwrap_or(Law::Mu));
+        let Some((remote, _, _)) = sdp_read(body) else { return };
+        let given = sdp_voices(body);
+        let first = self.behaviour.codecs.first().copied().unwrap_or(Voice::Mu);
+        let (pt, voice) =
+            given.into_iter().find(|(_, v)| self.behaviour.codecs.contains(v)).unwrap_or((first.pt(), first));
         let sending = matches!(our_direction, "sendrecv" | "sendonly");
         let te_pt = sdp_telephone_event(body);
         if self.behaviour.srtp {
@@ -510,7 +551,8 @@ impl Peer {
         match &mut self.media {
             Some(f) => {
                 f.remote = remote;
-                f.law = law;
+                f.voice = voice;
+                f.pt = pt;
                 f.te_pt = te_pt;
                 if sending && !f.sending {
                     f.next = now;
@@ -520,7 +562,7 @@ impl Peer {
             None => {
                 let ssrc = (self.rng.next_u64() >> 32) as u32;
                 let digits = Default::default();
-                self.media = Some(Flow { remote, sending, next: now, ssrc, seq: 1, ts: 0, law, te_pt, digits });
+                self.media = Some(Flow { remote, sending, next: now, ssrc, seq: 1, ts: 0, voice, pt, te_pt, digits });
             }
         }
     }
@@ -554,15 +596,28 @@ impl Peer {
                 self.observed.dtmf_sent.push(d);
             }
             let mut p = Vec::with_capacity(172);
-            p.extend_from_slice(&[0x80, f.law.pt()]);
+            p.extend_from_slice(&[0x80, f.pt]);
             p.extend_from_slice(&f.seq.to_be_bytes());
             p.extend_from_slice(&f.ts.to_be_bytes());
             p.extend_from_slice(&f.ssrc.to_be_bytes());
-            let frame = self.keypad.frame(f.law).unwrap_or_else(|| self.speaker.frame(f.law));
-            p.extend_from_slice(&frame);
+            match f.voice.law() {
+                Some(law) => {
+                    let frame = self.keypad.frame(law).unwrap_or_else(|| self.speaker.frame(law));
+                    p.extend_from_slice(&frame);
+                }
+                None => {
+                    let pcm = self.speaker.pcm(f.voice.rate());
+                    if self.encoder.as_ref().is_none_or(|(v, _)| *v != f.voice) {
+                        self.encoder = VoiceEncoder::new(f.voice).map(|e| (f.voice, e));
+                    }
+                    if let Some((_, e)) = self.encoder.as_mut() {
+                        p.extend_from_slice(&e.encode(&pcm));
+                    }
+                }
+            }
             self.media_out.push((f.remote, Bytes::from(seal(&mut self.srtp_tx, p))));
             f.seq = f.seq.wrapping_add(1);
-            f.ts = f.ts.wrapping_add(160);
+            f.ts = f.ts.wrapping_add(f.voice.ts_step());
             f.next = f.next + PTIME;
             self.observed.rtp_sent += 1;
         }

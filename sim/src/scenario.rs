@@ -81,15 +81,8 @@ impl Default for PartySpec {
 }
 
 /// The simulated parties' codecs by name.
-fn laws(names: &[String]) -> Vec<crate::audio::Law> {
-    names
-        .iter()
-        .filter_map(|c| match c.to_ascii_uppercase().as_str() {
-            "PCMU" => Some(crate::audio::Law::Mu),
-            "PCMA" => Some(crate::audio::Law::A),
-            _ => None,
-        })
-        .collect()
+fn laws(names: &[String]) -> Vec<crate::voice::Voice> {
+    names.iter().filter_map(|c| crate::voice::Voice::by_name(c)).collect()
 }
 
 impl PartySpec {
@@ -305,10 +298,10 @@ impl Scenario {
             ("teams.answer_codecs", &sc.teams.answer_codecs),
         ] {
             let empty_ok = field.ends_with("answer_codecs");
-            if (list.is_empty() && !empty_ok)
-                || list.iter().any(|c| !matches!(c.to_ascii_uppercase().as_str(), "PCMU" | "PCMA"))
-            {
-                return Err(bad(format!("{field}: the simulated parties speak PCMU and PCMA (at least one)")));
+            if (list.is_empty() && !empty_ok) || list.iter().any(|c| crate::voice::Voice::by_name(c).is_none()) {
+                return Err(bad(format!(
+                    "{field}: the simulated parties speak PCMU, PCMA, G722, G729 and opus (at least one)"
+                )));
             }
         }
         if !matches!(sc.harness.as_str(), "memory" | "network") {

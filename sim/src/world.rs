@@ -236,7 +236,7 @@ impl World {
                     } else if p.to.ip() == addr(GW).ip() {
                         let mut buf = p.data.to_vec();
                         let len = buf.len();
-                        buf.resize(len + 16, 0);
+                        buf.resize(gateway::media::relay::MEDIA_BUFFER.max(len + 16), 0);
                         if let Some((f, n)) = self.gw.handle_media(self.now, p.to.port(), p.from, &mut buf, len) {
                             buf.truncate(n);
                             self.send(SocketAddr::new(p.to.ip(), f.from_port), f.to, Bytes::from(buf));

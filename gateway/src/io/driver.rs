@@ -243,9 +243,11 @@ impl<N: Network> Sockets<N> {
         let reader = tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; 2048];
             while let Ok((n, from)) = rd.recv_from(&mut buf).await {
-                let mut data = Vec::with_capacity(n + MEDIA_HEADROOM);
+                // Room for what the relay may write instead (transcoding, SRTP).
+                let room = crate::media::relay::MEDIA_BUFFER.max(n + MEDIA_HEADROOM);
+                let mut data = Vec::with_capacity(room);
                 data.extend_from_slice(&buf[..n]);
-                data.resize(n + MEDIA_HEADROOM, 0);
+                data.resize(room, 0);
                 if tx.send(MediaPacket { port, from, data, len: n }).await.is_err() {
                     break;
                 }

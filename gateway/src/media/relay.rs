@@ -501,6 +501,12 @@ fn payload_offset(p: &[u8]) -> Option<usize> {
     (off <= p.len()).then_some(off)
 }
 
+/// The buffer a shell hands to [`Relay::handle_packet`] (and
+/// `Gateway::handle_media`): the packet, and room for what the relay may
+/// write in its place: a less compressed codec after transcoding (60 ms of
+/// G.711 from 60 ms of G.729 is 480 bytes) and SRTP's tag.
+pub const MEDIA_BUFFER: usize = 2048;
+
 /// Room kept at the end of a packet buffer for SRTP's authentication tag.
 const SRTP_TAG_ROOM: usize = 16;
 
