@@ -17,10 +17,10 @@ lint:
     # The production binary never links the simulator's network (turmoil).
     @if cargo tree -p gateway -e normal --prefix none | grep -q '^turmoil '; then echo "gateway links turmoil without the sim feature"; exit 1; fi
 
-# Benchmarks: criterion (SIP parser, relay, SRTP, DSP), then calls/s vs Kamailio under SIPp load (bench/load.sh, reports/bench-calls.md) and RTP packets/s vs rtpengine (bench/media-load.sh, reports/bench-media.md).
+# Benchmarks: criterion (SIP parser, relay, SRTP, DSP, transcoding), then calls/s vs Kamailio under SIPp load (bench/load.sh, reports/bench-calls.md) and RTP packets/s vs rtpengine (bench/media-load.sh, reports/bench-media.md).
 bench:
     cargo bench -p gateway --bench sip_msg
-    cargo bench -p gateway --bench relay --bench srtp --bench dsp
+    cargo bench -p gateway --bench relay --bench srtp --bench dsp --bench transcode
     bash bench/load.sh
     bash bench/media-load.sh
 
