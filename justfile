@@ -28,11 +28,11 @@ bench:
 parse file="-" *flags="":
     cargo run --quiet -p gateway -- sip parse {{file}} {{flags}}
 
-# Fuzz one target (parse_datagram, stream_framer, inspect) for `secs` seconds; see fuzz/README.md.
+# Fuzz one target (parse_datagram, stream_framer, inspect, parse_sdp, srtp_unprotect, codec_decode) for `secs` seconds; see fuzz/README.md.
 fuzz target="parse_datagram" secs="60":
     command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
     cd fuzz && ./seed.sh && RUSTC_BOOTSTRAP=1 cargo fuzz run {{target}} -- -max_total_time={{secs}} -dict=sip.dict -print_final_stats=1
 
 # Fuzz every target in turn.
 fuzz-all secs="60":
-    for t in parse_datagram stream_framer inspect parse_sdp srtp_unprotect; do just fuzz $t {{secs}}; done
+    for t in parse_datagram stream_framer inspect parse_sdp srtp_unprotect codec_decode; do just fuzz $t {{secs}}; done
