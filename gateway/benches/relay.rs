@@ -53,7 +53,7 @@ fn bench_path(c: &mut Criterion, name: &str, path: Path) {
                 pt_map: vec![(8, 0)],
                 transcode: Some(Transcode::ALAW_TO_ULAW),
                 clock: 8000,
-                telephone_event: None,
+                ..DirectionPlan::default()
             };
             relay.set_plan(s, Side::A, &plan, 20).expect("plan");
             8

@@ -88,11 +88,14 @@ struct RawLegPolicy {
     srtp: bool,
     /// Ringback played toward this side when its call rings without early media.
     ringback: Option<String>,
-    /// How this side carries DTMF: "rfc4733" (default), "info" or "inband".
+    /// How this side carries DTMF: "rfc4733" (default), "info", "notify" or "inband".
     dtmf: Option<String>,
     /// Media attributes never sent toward this side ("x-*" for a prefix).
     #[serde(default)]
     drop_attributes: Vec<String>,
+    /// Play comfort noise toward this side when the other is silent with CN.
+    #[serde(default)]
+    comfort_noise: bool,
 }
 
 /// Voice codecs a policy may name (pass-through for all; the gateway
@@ -133,6 +136,7 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
         ringback: raw.ringback.clone(),
         dtmf,
         drop_attributes: raw.drop_attributes.clone(),
+        comfort_noise: raw.comfort_noise,
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Behaviour {
     pub dtmf_inband: bool,
     /// The codecs of the client that answers, if not `codecs`.
     pub answer_codecs: Option<Vec<Voice>>,
+    /// It offers CN (RFC 3389, payload type 13) and sends it when silent.
+    pub comfort_noise: bool,
 }
 
 impl Default for Behaviour {
@@ -75,6 +77,7 @@ impl Default for Behaviour {
             dtmf_notify: false,
             dtmf_inband: false,
             answer_codecs: None,
+            comfort_noise: false,
         }
     }
 }
@@ -116,6 +119,12 @@ pub struct Observed {
     /// packets whose sequence number is not the previous one + 1.
     pub rtp_ssrc_changes: u32,
     pub rtp_seq_jumps: u32,
+    /// Voice frames heard that were noise-like: neither silence nor a
+    /// party's tone (RMS between -64 and -21 dBov).
+    pub noise_frames: u32,
+    /// CN packets it received and sent.
+    pub cn_received: u32,
+    pub cn_sent: u32,
 }
 
 /// The media port every party offers (on its own IP).
@@ -141,6 +150,12 @@ struct Flow {
     te_pt: Option<u8>,
     /// Digits to send (RFC 4733), one per 100 ms.
     digits: std::collections::VecDeque<char>,
+    /// Silent until then (sending CN when the SDP it was given has it).
+    silent_until: Option<Time>,
+    /// CN's payload type in the SDP it was given, when it offers CN itself.
+    cn_pt: Option<u8>,
+    /// When the next CN packet is due while silent.
+    cn_next: Time,
 }
 
 /// Where an SDP says to send media, and its direction (an independent,
@@ -220,8 +235,9 @@ fn answer_direction(offered: &str) -> &'static str {
 }
 
 /// This party's SDP: its codecs, telephone-event, a direction, its SRTP key.
-fn sdp(ip: &str, dir: &str, codecs: &[Voice], te: u8, key: Option<&MasterKey>) -> String {
-    let pts: Vec<String> = codecs.iter().map(|l| l.pt().to_string()).chain([te.to_string()]).collect();
+fn sdp(ip: &str, dir: &str, codecs: &[Voice], te: u8, cn: bool, key: Option<&MasterKey>) -> String {
+    let cn = cn.then_some(13u8);
+    let pts: Vec<String> = codecs.iter().map(|l| l.pt()).chain([te]).chain(cn).map(|pt| pt.to_string()).collect();
     let proto = if key.is_some() { "RTP/SAVP" } else { "RTP/AVP" };
     let mut s = format!(
         "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {MEDIA_PORT} {proto} {}\r\n",
@@ -236,8 +252,22 @@ fn sdp(ip: &str, dir: &str, codecs: &[Voice], te: u8, key: Option<&MasterKey>) -
             s.push_str(&format!("a=fmtp:{} {f}\r\n", v.pt()));
         }
     }
-    s.push_str(&format!("a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\na={dir}\r\n"));
+    s.push_str(&format!("a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"));
+    if let Some(cn) = cn {
+        s.push_str(&format!("a=rtpmap:{cn} CN/8000\r\n"));
+    }
+    s.push_str(&format!("a={dir}\r\n"));
     s
+}
+
+/// The comfort-noise payload type an SDP names (rtpmap CN/8000, or static 13 listed).
+fn sdp_cn(body: &[u8]) -> Option<u8> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mapped = text.lines().find_map(|l| {
+        let (pt, enc) = l.trim_end().strip_prefix("a=rtpmap:")?.split_once(' ')?;
+        enc.eq_ignore_ascii_case("CN/8000").then(|| pt.parse().ok()).flatten()
+    });
+    mapped.or_else(|| sdp_read(body).and_then(|(_, _, pts)| pts.contains(&13).then_some(13)))
 }
 
 /// A call this party placed.
@@ -368,6 +398,13 @@ impl Peer {
             "hangup" => self.in_dialog_request(now, "BYE", ""),
             "cancel" => self.cancel(now),
             "reinvite" => self.in_dialog_request(now, "INVITE", arg.unwrap_or("sendrecv")),
+            "silence" => {
+                let ms = arg.and_then(|a| a.parse::<u64>().ok()).unwrap_or(1000);
+                if let Some(f) = self.media.as_mut() {
+                    f.silent_until = Some(now + Duration::from_millis(ms));
+                    f.cn_next = now;
+                }
+            }
             "dtmf" => {
                 let digits = arg.unwrap_or("").chars().filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#');
                 if self.behaviour.dtmf_inband {
@@ -437,7 +474,8 @@ impl Peer {
     /// This party's own SDP with a direction.
     fn own_sdp(&self, dir: &str) -> String {
         let key = self.behaviour.srtp.then_some(&self.srtp_key);
-        sdp(&self.ip(), dir, &self.behaviour.codecs, self.behaviour.telephone_event_pt, key)
+        let b = &self.behaviour;
+        sdp(&self.ip(), dir, &b.codecs, b.telephone_event_pt, b.comfort_noise, key)
     }
 
     /// The decoder for `v` (made on first use).
@@ -494,6 +532,10 @@ impl Peer {
             }
             return;
         }
+        if pt == Some(13) {
+            self.observed.cn_received += 1;
+            return;
+        }
         let early = self.media.is_none();
         let voice = pt.and_then(Voice::of_pt).filter(|v| self.behaviour.codecs.contains(v));
         let g711_short = voice.is_some_and(|v| v.law().is_some() && data.len() < 12 + FRAME);
@@ -505,6 +547,10 @@ impl Peer {
             (Some(v), Some(pcm)) if early => self.early_listener.hear_pcm(&pcm, v.rate()),
             (Some(v), Some(pcm)) => {
                 self.listener.hear_pcm(&pcm, v.rate());
+                let power = pcm.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / pcm.len().max(1) as f64;
+                if (20.0..3000.0).contains(&power.sqrt()) {
+                    self.observed.noise_frames += 1;
+                }
                 if let (true, Some(law)) = (self.behaviour.dtmf_inband, v.law()) {
                     let before = self.key_listener.keys.len();
                     self.key_listener.hear(law, &data[12..]);
@@ -553,6 +599,7 @@ impl Peer {
                 f.remote = remote;
                 f.voice = voice;
                 f.pt = pt;
+                f.cn_pt = sdp_cn(body).filter(|_| self.behaviour.comfort_noise);
                 f.te_pt = te_pt;
                 if sending && !f.sending {
                     f.next = now;
@@ -562,7 +609,22 @@ impl Peer {
             None => {
                 let ssrc = (self.rng.next_u64() >> 32) as u32;
                 let digits = Default::default();
-                self.media = Some(Flow { remote, sending, next: now, ssrc, seq: 1, ts: 0, voice, pt, te_pt, digits });
+                let cn_pt = sdp_cn(body).filter(|_| self.behaviour.comfort_noise);
+                self.media = Some(Flow {
+                    remote,
+                    sending,
+                    next: now,
+                    ssrc,
+                    seq: 1,
+                    ts: 0,
+                    voice,
+                    pt,
+                    te_pt,
+                    digits,
+                    silent_until: None,
+                    cn_pt,
+                    cn_next: now,
+                });
             }
         }
     }
@@ -594,6 +656,25 @@ impl Peer {
                     f.seq = f.seq.wrapping_add(1);
                 }
                 self.observed.dtmf_sent.push(d);
+            }
+            if f.silent_until.is_some_and(|t| f.next < t) {
+                // Silent: with CN negotiated, a CN packet (level 40 -dBov) at
+                // the start and every second after; nothing otherwise.
+                if let (Some(cn), true) = (f.cn_pt, f.cn_next <= f.next) {
+                    f.cn_next = f.next + Duration::from_secs(1);
+                    let mut p = vec![0x80, cn];
+                    p.extend_from_slice(&f.seq.to_be_bytes());
+                    p.extend_from_slice(&f.ts.to_be_bytes());
+                    p.extend_from_slice(&f.ssrc.to_be_bytes());
+                    p.push(40);
+                    self.media_out.push((f.remote, Bytes::from(seal(&mut self.srtp_tx, p))));
+                    f.seq = f.seq.wrapping_add(1);
+                    self.observed.cn_sent += 1;
+                }
+                let _ = self.speaker.pcm(f.voice.rate());
+                f.ts = f.ts.wrapping_add(f.voice.ts_step());
+                f.next = f.next + PTIME;
+                continue;
             }
             let mut p = Vec::with_capacity(172);
             p.extend_from_slice(&[0x80, f.pt]);

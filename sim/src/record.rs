@@ -258,6 +258,7 @@ impl Recorder {
         facts.insert("gateway.media_streams".into(), vec![gw.media_streams as i64]);
         facts.insert("gateway.rtp_forwarded".into(), vec![gw.media.rtp_forwarded as i64]);
         facts.insert("gateway.rtp_transcoded".into(), vec![gw.media.transcoded as i64]);
+        facts.insert("gateway.rtp_comfort_noise".into(), vec![gw.media.comfort_noise as i64]);
         facts.insert("gateway.dtmf_events_converted".into(), vec![gw.media.events_to_signalling as i64]);
         facts.insert(
             "gateway.srtp_dropped".into(),
@@ -311,6 +312,9 @@ impl Recorder {
             facts.insert(format!("{r}.srtp_failures"), vec![i64::from(o.srtp_failures)]);
             facts.insert(format!("{r}.rtp_ssrc_changes"), vec![i64::from(o.rtp_ssrc_changes)]);
             facts.insert(format!("{r}.rtp_seq_jumps"), vec![i64::from(o.rtp_seq_jumps)]);
+            facts.insert(format!("{r}.noise_frames"), vec![i64::from(o.noise_frames)]);
+            facts.insert(format!("{r}.cn_received"), vec![i64::from(o.cn_received)]);
+            facts.insert(format!("{r}.cn_sent"), vec![i64::from(o.cn_sent)]);
             // DTMF digits as numbers (RFC 4733 event codes: * = 10, # = 11).
             let code = |d: &char| match d {
                 '*' => 10,

@@ -53,6 +53,10 @@ pub struct PartySpec {
     pub dtmf: String,
     /// The codecs of the client that answers (Teams forks), if not `codecs`.
     pub answer_codecs: Vec<String>,
+    /// This party offers CN (RFC 3389) and sends it when silent.
+    pub comfort_noise: bool,
+    /// The gateway plays comfort noise toward this party (it has no CN).
+    pub gateway_comfort_noise: bool,
 }
 
 impl Default for PartySpec {
@@ -76,6 +80,8 @@ impl Default for PartySpec {
             gateway_ringback: None,
             dtmf: "rfc4733".into(),
             answer_codecs: Vec::new(),
+            comfort_noise: false,
+            gateway_comfort_noise: false,
         }
     }
 }
@@ -100,6 +106,7 @@ impl PartySpec {
                 _ => gateway::media::negotiate::DtmfMode::Rfc4733,
             },
             drop_attributes: Vec::new(),
+            comfort_noise: self.gateway_comfort_noise,
         }
     }
 
@@ -128,6 +135,7 @@ impl PartySpec {
             dtmf_info: self.dtmf == "info",
             dtmf_notify: self.dtmf == "notify",
             dtmf_inband: self.dtmf == "inband",
+            comfort_noise: self.comfort_noise,
         }
     }
 }
@@ -181,7 +189,7 @@ pub struct Action {
 }
 
 const PARTIES: [&str; 6] = ["operator", "teams", "teams-1", "teams-2", "teams-3", "net"];
-const VERBS: [&str; 5] = ["call", "hangup", "cancel", "reinvite", "dtmf"];
+const VERBS: [&str; 6] = ["call", "hangup", "cancel", "reinvite", "dtmf", "silence"];
 /// Faults (party `net`, network harness only): `partition a,b`, `repair a,b`,
 /// `hold a,b` (messages wait), `release a,b`, `crash gw`, `restart gw`.
 const FAULTS: [&str; 6] = ["partition", "repair", "hold", "release", "crash", "restart"];

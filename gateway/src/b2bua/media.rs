@@ -156,11 +156,22 @@ impl Gateway {
                     // early answer it gave the caller is kept.
                     self.relay.stop_tone(stream, side(to));
                     let early = if i == 0 { self.calls.get(&id).and_then(|c| c.media_early.clone()) } else { None };
-                    let (reply, plan) = match &early {
+                    let (mut reply, mut plan) = match &early {
                         Some(fixed) => negotiate::plan_fixed(their_offer, our_offer, &offered, fixed),
                         None => negotiate::plan(their_offer, our_offer, &offered),
                     }
                     .map_err(MediaReject::not_acceptable)?;
+                    if early.is_none() {
+                        let noise = self.leg_policy(id, from).comfort_noise;
+                        negotiate::interwork_comfort_noise(
+                            their_offer,
+                            our_offer,
+                            &offered,
+                            noise,
+                            &mut reply,
+                            &mut plan,
+                        );
+                    }
                     // Each direction is packetized as its receiver asked (a=ptime).
                     let (to_ptime, from_ptime) = (pending.ptimes.get(i).copied().flatten(), m.ptime());
                     let limit = |e: RelayError| MediaReject { status: 503, warning: format!("399 bridgehead \"{e}\"") };
@@ -186,7 +197,11 @@ impl Gateway {
                     negotiate::set_formats(m, &reply);
                 }
             } else if m.proto.contains("RTP") {
-                let ours = negotiate::offer_for(&offered, &policy).map_err(MediaReject::not_acceptable)?;
+                let mut ours = negotiate::offer_for(&offered, &policy).map_err(MediaReject::not_acceptable)?;
+                // The offerer has no CN but wants noise: the other leg may send CN.
+                if self.leg_policy(id, from).comfort_noise {
+                    negotiate::offer_comfort_noise(&offered, &mut ours);
+                }
                 // A call that needs transcoders (one per direction) is
                 // refused before it is offered on, when they are all taken.
                 if negotiate::needs_transcoding(&offered, &ours) && !self.relay.can_transcode(2) {

@@ -4,6 +4,7 @@ pub mod codec;
 pub mod g711;
 pub mod goertzel;
 pub mod negotiate;
+pub mod noise;
 pub mod relay;
 pub mod sdp;
 pub mod sequencer;

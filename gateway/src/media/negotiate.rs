@@ -109,6 +109,9 @@ pub struct LegPolicy {
     /// Media attributes never sent toward this leg (names; `x-*` matches
     /// a prefix), e.g. vendor attributes a Teams proxy should not see.
     pub drop_attributes: Vec<String>,
+    /// This leg hears comfort noise the gateway makes when the other leg
+    /// is silent and sends CN (RFC 3389) that this leg does not take.
+    pub comfort_noise: bool,
 }
 
 impl LegPolicy {
@@ -201,6 +204,11 @@ pub struct DirectionPlan {
     pub transcode: Option<Transcode>,
     /// RTP clock rate of the voice codec sent (0: unknown, 8000 assumed).
     pub clock: u32,
+    /// The voice codec sent, when the gateway knows it.
+    pub codec: Option<Codec>,
+    /// A comfort-noise payload type (as received) the gateway turns into
+    /// noise in the voice codec: the receiving leg has no CN (RFC 3389).
+    pub comfort_noise: Option<u8>,
     /// telephone-event as received and as sent, when both legs have it.
     pub telephone_event: Option<(u8, u8)>,
 }
@@ -290,6 +298,8 @@ pub fn plan(
         if reply.is_empty() {
             forward.clock = a.clock;
             backward.clock = o.clock;
+            forward.codec = codec_of(a);
+            backward.codec = codec_of(o);
         }
         reply.push(o.clone());
         forward.pt_map.push((o.pt, a.pt));
@@ -311,13 +321,17 @@ pub fn plan(
             pt_map: vec![(o.pt, chosen.pt)],
             transcode: Some(t),
             clock: chosen.clock,
+            codec: codec_of(chosen),
             telephone_event: None,
+            comfort_noise: None,
         };
         backward = DirectionPlan {
             pt_map: vec![(us.pt, o.pt)],
             transcode: transcode_between(chosen, o),
             clock: o.clock,
+            codec: codec_of(o),
             telephone_event: None,
+            comfort_noise: None,
         };
     }
     for aux in ["telephone-event", "CN"] {
@@ -362,10 +376,16 @@ pub fn plan_fixed(
         pt_map: vec![(fixed.pt, chosen.pt)],
         transcode: t_fwd,
         clock: chosen.clock,
-        telephone_event: None,
+        codec: codec_of(chosen),
+        ..DirectionPlan::default()
     };
-    let mut backward =
-        DirectionPlan { pt_map: vec![(us.pt, fixed.pt)], transcode: t_back, clock: fixed.clock, telephone_event: None };
+    let mut backward = DirectionPlan {
+        pt_map: vec![(us.pt, fixed.pt)],
+        transcode: t_back,
+        clock: fixed.clock,
+        codec: codec_of(fixed),
+        ..DirectionPlan::default()
+    };
     if let (Some(o), Some(a), Some(u)) = (
         offered.iter().find(|f| f.is("telephone-event")),
         answer.iter().find(|f| f.is("telephone-event")),
@@ -378,6 +398,44 @@ pub fn plan_fixed(
         backward.telephone_event = Some((u.pt, o.pt));
     }
     Ok((reply, StreamPlan { offerer_to_answerer: forward, answerer_to_offerer: backward }))
+}
+
+/// Comfort noise across legs where only one has CN (RFC 3389): after
+/// [`plan`], when the answerer has no CN and wants noise
+/// (`noise_to_answerer`), the offerer's CN is accepted in the reply and
+/// turned into noise toward the answerer; when the answerer answered a CN
+/// the gateway added to its offer (the offerer had none), its CN packets
+/// are turned into noise toward the offerer.
+pub fn interwork_comfort_noise(
+    offered: &[Format],
+    our_offer: &[Format],
+    answer: &[Format],
+    noise_to_answerer: bool,
+    reply: &mut Vec<Format>,
+    plan: &mut StreamPlan,
+) {
+    let cn = |list: &[Format]| list.iter().find(|f| f.is("CN") && f.clock == 8000).cloned();
+    match (cn(offered), cn(answer)) {
+        (Some(o), None) if noise_to_answerer => {
+            plan.offerer_to_answerer.comfort_noise = Some(o.pt);
+            reply.push(o);
+        }
+        (None, Some(_)) => {
+            if let Some(us) = cn(our_offer) {
+                plan.answerer_to_offerer.comfort_noise = Some(us.pt);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// CN/8000 added to an offer toward a leg, so that it may send comfort
+/// noise the gateway turns into noise for the other leg, which has none.
+pub fn offer_comfort_noise(offered: &[Format], ours: &mut Vec<Format>) {
+    let has = |list: &[Format]| list.iter().any(|f| f.is("CN"));
+    if !has(offered) && !has(ours) && !ours.iter().any(|f| f.pt == 13) {
+        ours.push(Format { pt: 13, name: "CN".into(), clock: 8000, channels: None, fmtp: None });
+    }
 }
 
 #[cfg(test)]
@@ -397,6 +455,7 @@ mod tests {
             ringback: None,
             dtmf: DtmfMode::Rfc4733,
             drop_attributes: Vec::new(),
+            comfort_noise: false,
         }
     }
 
@@ -412,6 +471,8 @@ mod tests {
             pt_map: vec![(0, 0), (101, 101)],
             transcode: None,
             clock: 8000,
+            codec: Some(Codec::Pcmu),
+            comfort_noise: None,
             telephone_event: Some((101, 101)),
         };
         assert_eq!(p.offerer_to_answerer, same);
@@ -496,6 +557,31 @@ mod tests {
     }
 
     #[test]
+    fn comfort_noise_is_taken_for_a_leg_without_cn_that_wants_noise() {
+        // The offerer has CN, the answerer not: accepted and turned into noise.
+        let offered = vec![f(0, "PCMU"), f(13, "CN")];
+        let ours = offer_for(&offered, &LegPolicy::default()).expect("offer");
+        let answer = vec![f(0, "PCMU")];
+        let (mut reply, mut p) = plan(&offered, &ours, &answer).expect("plan");
+        interwork_comfort_noise(&offered, &ours, &answer, true, &mut reply, &mut p);
+        assert_eq!(reply, offered);
+        assert_eq!(p.offerer_to_answerer.comfort_noise, Some(13));
+        let (mut reply, mut p) = plan(&offered, &ours, &answer).expect("plan");
+        interwork_comfort_noise(&offered, &ours, &answer, false, &mut reply, &mut p);
+        assert_eq!((reply, p.offerer_to_answerer.comfort_noise), (answer.clone(), None), "not wanted: as RFC 3264");
+        // The offerer has none and wants noise: CN is offered on its behalf.
+        let offered = vec![f(0, "PCMU")];
+        let mut ours = offer_for(&offered, &LegPolicy::default()).expect("offer");
+        offer_comfort_noise(&offered, &mut ours);
+        assert_eq!(ours, vec![f(0, "PCMU"), f(13, "CN")]);
+        let answer = vec![f(0, "PCMU"), f(13, "CN")];
+        let (mut reply, mut p) = plan(&offered, &ours, &answer).expect("plan");
+        interwork_comfort_noise(&offered, &ours, &answer, false, &mut reply, &mut p);
+        assert_eq!(reply, offered, "the offerer is not given CN");
+        assert_eq!(p.answerer_to_offerer.comfort_noise, Some(13));
+    }
+
+    #[test]
     fn an_early_answer_is_kept_and_transcoded_to_when_the_final_answer_differs() {
         let offered = vec![f(8, "PCMA"), f(0, "PCMU"), f(101, "telephone-event")];
         let ours = offer_for(&offered, &LegPolicy::default()).expect("offer");
@@ -507,7 +593,8 @@ mod tests {
                 pt_map: vec![(8, 0)],
                 transcode: Some(Transcode::ALAW_TO_ULAW),
                 clock: 8000,
-                telephone_event: None
+                codec: Some(Codec::Pcmu),
+                ..DirectionPlan::default()
             }
         );
         assert_eq!(
@@ -516,7 +603,8 @@ mod tests {
                 pt_map: vec![(0, 8)],
                 transcode: Some(Transcode::ULAW_TO_ALAW),
                 clock: 8000,
-                telephone_event: None
+                codec: Some(Codec::Pcma),
+                ..DirectionPlan::default()
             }
         );
         let (_, same) = plan_fixed(&offered, &ours, &[f(8, "PCMA")], &f(8, "PCMA")).expect("plan");

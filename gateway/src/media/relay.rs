@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use crate::media::codec::{Codec, Transcoder};
 use crate::media::goertzel::{DtmfConfig, DtmfDetector, DtmfEvent};
 use crate::media::negotiate::{DirectionPlan, Transcode};
+use crate::media::noise::ComfortNoise;
 use crate::media::sequencer::{rename_rtcp, Sequencer};
 use crate::media::srtp::{Context, MasterKey, SrtpError, Suite};
 use crate::media::tone::{Cadence, Tone, ToneGenerator};
@@ -126,6 +127,8 @@ pub struct RelayCounters {
     pub injected: u64,
     /// telephone-event packets taken out for SIP INFO.
     pub events_to_signalling: u64,
+    /// Comfort-noise packets turned into noise toward a leg without CN.
+    pub comfort_noise: u64,
 }
 
 /// Write the in-band digit due into `payload` (G.711, one sample a byte);
@@ -244,12 +247,29 @@ pub enum Law {
 /// own RTP stream: 20 ms G.711 frames from a tone generator.
 #[derive(Debug, Clone)]
 struct Injector {
-    gen: ToneGenerator,
+    gen: Signal,
     law: Law,
     pt: u8,
     /// Names the stream when it is the first thing sent toward the leg.
     ssrc: u32,
     next: Time,
+}
+
+/// What an injector plays.
+#[derive(Debug, Clone)]
+enum Signal {
+    Tone(Box<ToneGenerator>),
+    /// Comfort noise while the other leg is silent (it sent CN).
+    Noise(ComfortNoise),
+}
+
+impl Signal {
+    fn fill(&mut self, out: &mut [i16]) {
+        match self {
+            Signal::Tone(g) => g.fill(out),
+            Signal::Noise(n) => n.fill(out),
+        }
+    }
 }
 
 /// What to play toward a leg: a tone, as G.711 `law` at payload type
@@ -450,6 +470,10 @@ struct Rewrite {
     /// A codec transcoder (when `transcode` is not in place), with the
     /// sequence number and timestamp of the next frame it sends.
     codec: Option<CodecPath>,
+    /// Comfort noise (RFC 3389) received at this payload type is played as
+    /// noise in `noise_law` toward the other leg, which has no CN.
+    cn_pt: u8,
+    noise_law: Option<Law>,
 }
 
 /// One direction through a codec transcoder.
@@ -478,6 +502,8 @@ impl Default for Rewrite {
             events_to_signalling: false,
             last_event_ts: None,
             codec: None,
+            cn_pt: NO_PT,
+            noise_law: None,
         }
     }
 }
@@ -755,6 +781,12 @@ impl Relay {
             events_to_signalling: old.events_to_signalling,
             last_event_ts: old.last_event_ts,
             codec,
+            cn_pt: plan.comfort_noise.filter(|pt| *pt < 128).unwrap_or(NO_PT),
+            noise_law: match plan.codec {
+                Some(Codec::Pcmu) => Some(Law::Ulaw),
+                Some(Codec::Pcma) => Some(Law::Alaw),
+                _ => None,
+            },
             ..Rewrite::default()
         };
         for &(pt_in, pt_out) in &plan.pt_map {
@@ -815,7 +847,7 @@ impl Relay {
     pub fn start_tone(&mut self, id: StreamId, side: Side, play: Playback, now: Time) {
         if let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) {
             let Playback { gen, law, pt, ssrc } = play;
-            leg.inject = Some(Injector { gen, law, pt, ssrc, next: now });
+            leg.inject = Some(Injector { gen: Signal::Tone(Box::new(gen)), law, pt, ssrc, next: now });
             self.injecting.insert((id, side as u8));
         }
     }
@@ -1109,6 +1141,28 @@ impl Relay {
             }
         }
         let pt_in = buf[1] & 0x7f;
+        if pt_in == rw.cn_pt {
+            // RFC 3389: the sender went silent; the other leg hears noise at
+            // the level it names until real media comes again.
+            self.counters.comfort_noise += 1;
+            let level = payload_offset(&buf[..len]).and_then(|off| buf[..len].get(off)).copied().unwrap_or(127);
+            let out_pt = rw.pt_map.get(usize::from(rw.voice_pt)).copied().unwrap_or(NO_PT);
+            if let (Some(law), true) = (rw.noise_law, out_pt != NO_PT) {
+                let out_leg = &mut stream.legs[out_side];
+                match out_leg.inject.as_mut() {
+                    Some(Injector { gen: Signal::Noise(n), .. }) => n.set_level(level),
+                    // A tone (ringback) keeps playing.
+                    Some(_) => {}
+                    None => {
+                        let seed = id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ out_side as u64;
+                        let gen = Signal::Noise(ComfortNoise::new(level, seed));
+                        out_leg.inject = Some(Injector { gen, law, pt: out_pt, ssrc: seed as u32, next: now });
+                        self.injecting.insert((id, out_side as u8));
+                    }
+                }
+            }
+            return None;
+        }
         let voice_in = !rw.active || pt_in == rw.voice_pt;
         let mut mute = false;
         if let (Some(inb), true) = (stream.legs[side as usize].inband_in.as_mut(), voice_in) {
@@ -1246,7 +1300,13 @@ mod tests {
 
     fn plan(from: Codec, to: Codec, pt_map: (u8, u8)) -> DirectionPlan {
         let t = Transcode { from, to };
-        DirectionPlan { pt_map: vec![pt_map], transcode: Some(t), clock: to.rtp_clock(), telephone_event: None }
+        DirectionPlan {
+            pt_map: vec![pt_map],
+            transcode: Some(t),
+            clock: to.rtp_clock(),
+            codec: Some(to),
+            ..DirectionPlan::default()
+        }
     }
 
     #[test]
@@ -1356,6 +1416,7 @@ mod tests {
                 transcode: None,
                 clock: 8000,
                 telephone_event: Some((96, 101)),
+                ..DirectionPlan::default()
             },
             20,
         )
@@ -1383,7 +1444,7 @@ mod tests {
                 pt_map: vec![(8, 0)],
                 transcode: Some(Transcode::ALAW_TO_ULAW),
                 clock: 8000,
-                telephone_event: None,
+                ..DirectionPlan::default()
             },
             20,
         )
