@@ -7,6 +7,7 @@
 
 pub mod audio;
 pub mod conformance;
+pub mod libsrtp;
 pub mod net_world;
 pub mod pcap;
 pub mod peer;

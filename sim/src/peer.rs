@@ -9,6 +9,8 @@
 //! SDP, the 200 from the client that answers), places calls, hangs up,
 //! cancels and re-INVITEs when the scenario tells it to, and records what
 //! it observed in [`Observed`] for the scenario's expectations.
+//! Its SRTP is libsrtp2 ([`crate::libsrtp`]), not the gateway's: only the key
+//! type (`MasterKey`, the SDES inline base64) comes from the gateway.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,9 +23,10 @@ use gateway::sip::transaction::{TimerConfig, Transactions, TxEvent, TxId};
 use gateway::sip::transport::Proto;
 use gateway::time::Time;
 
-use gateway::media::srtp::{Context, MasterKey, Suite};
+use gateway::media::srtp::{MasterKey, Suite};
 
 use crate::audio::{KeyListener, KeyPad, Listener, Speaker, FRAME, OPERATOR_TONE, TEAMS_TONE};
+use crate::libsrtp::SrtpSession;
 use crate::voice::{Voice, VoiceDecoder, VoiceEncoder};
 
 /// How a party answers an INVITE.
@@ -211,15 +214,10 @@ fn sdp_read(body: &[u8]) -> Option<(SocketAddr, String, Vec<u8>)> {
     Some((SocketAddr::new(ip?.into(), port?), dir, pts))
 }
 
-/// Protect an RTP packet when the party speaks SRTP.
-fn seal(ctx: &mut Option<Context>, mut p: Vec<u8>) -> Vec<u8> {
+/// Protect an RTP packet when the party speaks SRTP (libsrtp; on error it goes as it is).
+fn seal(ctx: &mut Option<SrtpSession>, mut p: Vec<u8>) -> Vec<u8> {
     if let Some(c) = ctx {
-        let n = p.len();
-        p.resize(n + 16, 0);
-        match c.protect_rtp(&mut p, n) {
-            Ok(m) => p.truncate(m),
-            Err(_) => p.truncate(n),
-        }
+        let _ = c.protect_rtp(&mut p);
     }
     p
 }
@@ -332,8 +330,8 @@ pub struct Peer {
     last_rtp: Option<(u32, u16)>,
     /// Its SRTP key (it sends with it), and the contexts of its stream.
     srtp_key: MasterKey,
-    srtp_tx: Option<Context>,
-    srtp_rx: Option<Context>,
+    srtp_tx: Option<SrtpSession>,
+    srtp_rx: Option<SrtpSession>,
     srtp_rx_key: Option<MasterKey>,
     /// The direction of our last re-INVITE offer (applied when answered).
     offered_direction: Option<String>,
@@ -496,8 +494,8 @@ impl Peer {
                 self.observed.srtp_failures += 1;
                 return;
             };
-            match ctx.unprotect_rtp(&mut plain, data.len()) {
-                Ok(n) => &plain[..n],
+            match ctx.unprotect_rtp(&mut plain) {
+                Ok(()) => &plain[..],
                 Err(_) => {
                     self.observed.srtp_failures += 1;
                     return;
@@ -586,11 +584,11 @@ impl Peer {
                 })
             });
             if self.srtp_tx.is_none() {
-                self.srtp_tx = Some(Context::new(Suite::AesCm128HmacSha1_80, &self.srtp_key));
+                self.srtp_tx = SrtpSession::sender(Suite::AesCm128HmacSha1_80, &self.srtp_key).ok();
             }
             let same = self.srtp_rx_key.as_ref() == theirs.as_ref().map(|(_, k)| k);
             if !same {
-                self.srtp_rx = theirs.as_ref().map(|(s, k)| Context::new(*s, k));
+                self.srtp_rx = theirs.as_ref().and_then(|(s, k)| SrtpSession::receiver(*s, k).ok());
                 self.srtp_rx_key = theirs.map(|(_, k)| k);
             }
         }
