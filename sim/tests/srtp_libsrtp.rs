@@ -264,22 +264,11 @@ fn short_packets_are_errors_not_crashes() {
     }
 }
 
-/// Finding (the gateway's srtp disagrees with libsrtp): while a stream's
-/// highest index h is below 2^15 (rollover counter 0, s_l < 2^15), a packet
-/// whose sequence number is more than 2^15 ahead (seq > h + 0x8000) makes
-/// RFC 3711 Appendix A guess ROC - 1 = -1. The gateway refuses it as a
-/// replay (`Replay::estimate`: "none can precede the first packet"), in
-/// `protect_rtp` and in `unprotect_rtp`; libsrtp 2.5.0
-/// (`srtp_rdbx_estimate_index`: while the index is <= 2^15 it takes ROC 0)
-/// takes it as a jump ahead, protects it with ROC 0 and accepts it. The
-/// gateway refuses every packet after it too, for good: its state never
-/// moves past the first packet, so each later one is a "replay" or, after
-/// the sender's wrap (ROC 1 where the gateway guesses 0), fails
-/// authentication; checked over 200,000 packets: a libsrtp sender whose
-/// sequence jumps that far early in a stream is never heard again at the
-/// gateway. Run with `--ignored`.
+/// A jump of more than 2^15 ahead while the rollover counter is 0: RFC
+/// 3711 Appendix A would guess ROC - 1 = -1; libsrtp 2.5.0 keeps ROC 0 and
+/// takes it as a jump ahead, and so does the gateway (it used to refuse
+/// it as a replay, and every packet after it: found by this test).
 #[test]
-#[ignore = "finding: the gateway refuses a jump of more than 2^15 ahead while ROC is 0; libsrtp accepts it"]
 fn a_jump_ahead_of_more_than_2_15_in_the_first_roc_period() {
     let k = key(8);
     let suite = Suite::AesCm128HmacSha1_80;

@@ -349,8 +349,9 @@ impl Replay {
         let s_l = self.highest as u16;
         let v = if s_l < 0x8000 {
             if i32::from(seq) - i32::from(s_l) > 0x8000 {
-                // From before the last wrap; none can precede the first packet.
-                roc.checked_sub(1).ok_or(SrtpError::Replayed)?
+                // From before the last wrap; before the first wrap there
+                // is none, so it is a jump ahead (as libsrtp reads it).
+                roc.checked_sub(1).unwrap_or(roc)
             } else {
                 roc
             }
