@@ -121,11 +121,16 @@ impl Speaker {
     /// The next 20 ms as PCM at `rate` Hz (the tone goes on across a
     /// change of rate).
     pub fn pcm(&mut self, rate: u32) -> Vec<i16> {
+        self.pcm_ms(rate, 20)
+    }
+
+    /// The next `ms` milliseconds as PCM at `rate` Hz.
+    pub fn pcm_ms(&mut self, rate: u32, ms: u32) -> Vec<i16> {
         if rate != self.rate && self.rate > 0 {
             self.n = self.n * u64::from(rate) / u64::from(self.rate);
             self.rate = rate;
         }
-        (0..rate / 50)
+        (0..rate / 1000 * ms)
             .map(|_| {
                 let t = self.n as f32 / rate as f32;
                 self.n += 1;

@@ -61,6 +61,8 @@ pub struct Behaviour {
     pub answer_codecs: Option<Vec<Voice>>,
     /// It offers CN (RFC 3389, payload type 13) and sends it when silent.
     pub comfort_noise: bool,
+    /// Its packetization time (ms; a=ptime when not 20).
+    pub ptime_ms: u32,
 }
 
 impl Default for Behaviour {
@@ -81,6 +83,7 @@ impl Default for Behaviour {
             dtmf_inband: false,
             answer_codecs: None,
             comfort_noise: false,
+            ptime_ms: 20,
         }
     }
 }
@@ -132,8 +135,6 @@ pub struct Observed {
 
 /// The media port every party offers (on its own IP).
 pub const MEDIA_PORT: u16 = 40000;
-/// One packet per 20 ms: 160 samples of G.711 at 8 kHz.
-const PTIME: Duration = Duration::from_millis(20);
 
 /// The party's one active media stream.
 #[derive(Debug, Clone)]
@@ -233,7 +234,7 @@ fn answer_direction(offered: &str) -> &'static str {
 }
 
 /// This party's SDP: its codecs, telephone-event, a direction, its SRTP key.
-fn sdp(ip: &str, dir: &str, codecs: &[Voice], te: u8, cn: bool, key: Option<&MasterKey>) -> String {
+fn sdp(ip: &str, dir: &str, codecs: &[Voice], te: u8, cn: bool, ptime: u32, key: Option<&MasterKey>) -> String {
     let cn = cn.then_some(13u8);
     let pts: Vec<String> = codecs.iter().map(|l| l.pt()).chain([te]).chain(cn).map(|pt| pt.to_string()).collect();
     let proto = if key.is_some() { "RTP/SAVP" } else { "RTP/AVP" };
@@ -253,6 +254,9 @@ fn sdp(ip: &str, dir: &str, codecs: &[Voice], te: u8, cn: bool, key: Option<&Mas
     s.push_str(&format!("a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"));
     if let Some(cn) = cn {
         s.push_str(&format!("a=rtpmap:{cn} CN/8000\r\n"));
+    }
+    if ptime != 20 {
+        s.push_str(&format!("a=ptime:{ptime}\r\n"));
     }
     s.push_str(&format!("a={dir}\r\n"));
     s
@@ -473,7 +477,7 @@ impl Peer {
     fn own_sdp(&self, dir: &str) -> String {
         let key = self.behaviour.srtp.then_some(&self.srtp_key);
         let b = &self.behaviour;
-        sdp(&self.ip(), dir, &b.codecs, b.telephone_event_pt, b.comfort_noise, key)
+        sdp(&self.ip(), dir, &b.codecs, b.telephone_event_pt, b.comfort_noise, b.ptime_ms, key)
     }
 
     /// The decoder for `v` (made on first use).
@@ -536,7 +540,8 @@ impl Peer {
         }
         let early = self.media.is_none();
         let voice = pt.and_then(Voice::of_pt).filter(|v| self.behaviour.codecs.contains(v));
-        let g711_short = voice.is_some_and(|v| v.law().is_some() && data.len() < 12 + FRAME);
+        // G.711 shorter than 10 ms is not what a party sends.
+        let g711_short = voice.is_some_and(|v| v.law().is_some() && data.len() < 12 + FRAME / 2);
         let pcm = match voice {
             Some(v) if !g711_short && data.len() > 12 => self.decoder(v).and_then(|d| d.decode(&data[12..])),
             _ => None,
@@ -628,6 +633,7 @@ impl Peer {
     }
 
     fn send_media(&mut self, now: Time) {
+        let ptime = self.behaviour.ptime_ms;
         let Some(f) = self.media.as_mut() else { return };
         while f.sending && f.next <= now {
             let te = f.te_pt.filter(|_| f.ts % 800 == 0).and_then(|pt| f.digits.pop_front().map(|d| (pt, d)));
@@ -669,9 +675,9 @@ impl Peer {
                     f.seq = f.seq.wrapping_add(1);
                     self.observed.cn_sent += 1;
                 }
-                let _ = self.speaker.pcm(f.voice.rate());
-                f.ts = f.ts.wrapping_add(f.voice.ts_step());
-                f.next = f.next + PTIME;
+                let _ = self.speaker.pcm_ms(f.voice.rate(), ptime);
+                f.ts = f.ts.wrapping_add(f.voice.ts_step() * ptime / 20);
+                f.next = f.next + Duration::from_millis(u64::from(ptime));
                 continue;
             }
             let mut p = Vec::with_capacity(172);
@@ -680,12 +686,12 @@ impl Peer {
             p.extend_from_slice(&f.ts.to_be_bytes());
             p.extend_from_slice(&f.ssrc.to_be_bytes());
             match f.voice.law() {
-                Some(law) => {
+                Some(law) if ptime == 20 => {
                     let frame = self.keypad.frame(law).unwrap_or_else(|| self.speaker.frame(law));
                     p.extend_from_slice(&frame);
                 }
-                None => {
-                    let pcm = self.speaker.pcm(f.voice.rate());
+                _ => {
+                    let pcm = self.speaker.pcm_ms(f.voice.rate(), ptime);
                     if self.encoder.as_ref().is_none_or(|(v, _)| *v != f.voice) {
                         self.encoder = VoiceEncoder::new(f.voice).map(|e| (f.voice, e));
                     }
@@ -696,8 +702,8 @@ impl Peer {
             }
             self.media_out.push((f.remote, Bytes::from(seal(&mut self.srtp_tx, p))));
             f.seq = f.seq.wrapping_add(1);
-            f.ts = f.ts.wrapping_add(f.voice.ts_step());
-            f.next = f.next + PTIME;
+            f.ts = f.ts.wrapping_add(f.voice.ts_step() * ptime / 20);
+            f.next = f.next + Duration::from_millis(u64::from(ptime));
             self.observed.rtp_sent += 1;
         }
     }

@@ -57,6 +57,8 @@ pub struct PartySpec {
     pub comfort_noise: bool,
     /// The gateway plays comfort noise toward this party (it has no CN).
     pub gateway_comfort_noise: bool,
+    /// This party's packetization time, ms (10-60 by 10; default 20).
+    pub ptime_ms: u32,
 }
 
 impl Default for PartySpec {
@@ -82,6 +84,7 @@ impl Default for PartySpec {
             answer_codecs: Vec::new(),
             comfort_noise: false,
             gateway_comfort_noise: false,
+            ptime_ms: 20,
         }
     }
 }
@@ -136,6 +139,7 @@ impl PartySpec {
             dtmf_notify: self.dtmf == "notify",
             dtmf_inband: self.dtmf == "inband",
             comfort_noise: self.comfort_noise,
+            ptime_ms: self.ptime_ms,
         }
     }
 }
@@ -293,6 +297,11 @@ impl Scenario {
         for p in &sc.teams.proxies {
             if !(p == "up" || p == "silent" || p.parse::<u16>().is_ok_and(|c| (300..700).contains(&c))) {
                 return Err(bad(format!("teams.proxies: '{p}' is not up, silent or a status 300-699")));
+            }
+        }
+        for (field, p) in [("operator.ptime_ms", sc.operator.ptime_ms), ("teams.ptime_ms", sc.teams.ptime_ms)] {
+            if !(10..=60).contains(&p) || p % 10 != 0 {
+                return Err(bad(format!("{field}: {p} is not 10, 20, 30, 40, 50 or 60")));
             }
         }
         for (field, mode) in [("operator.dtmf", &sc.operator.dtmf), ("teams.dtmf", &sc.teams.dtmf)] {
