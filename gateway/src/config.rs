@@ -96,6 +96,8 @@ struct RawLegPolicy {
     /// Play comfort noise toward this side when the other is silent with CN.
     #[serde(default)]
     comfort_noise: bool,
+    /// RTCP toward this side: "relay" (default) or "terminate".
+    rtcp: Option<String>,
 }
 
 /// Voice codecs a policy may name (pass-through for all; the gateway
@@ -129,6 +131,14 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
             DtmfMode::Rfc4733
         }
     };
+    let rtcp_terminate = match raw.rtcp.as_deref() {
+        None | Some("relay") => false,
+        Some("terminate") => true,
+        Some(other) => {
+            errors.push(err(format!("{field}.rtcp"), format!("'{other}' is not relay or terminate")));
+            false
+        }
+    };
     LegPolicy {
         codecs: raw.codecs.clone(),
         telephone_event_pt: raw.telephone_event_pt,
@@ -137,6 +147,7 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
         dtmf,
         drop_attributes: raw.drop_attributes.clone(),
         comfort_noise: raw.comfort_noise,
+        rtcp_terminate,
     }
 }
 

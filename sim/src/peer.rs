@@ -63,6 +63,8 @@ pub struct Behaviour {
     pub comfort_noise: bool,
     /// Its packetization time (ms; a=ptime when not 20).
     pub ptime_ms: u32,
+    /// It sends an RTCP sender report every 5 s while it sends media.
+    pub rtcp: bool,
 }
 
 impl Default for Behaviour {
@@ -84,6 +86,7 @@ impl Default for Behaviour {
             answer_codecs: None,
             comfort_noise: false,
             ptime_ms: 20,
+            rtcp: false,
         }
     }
 }
@@ -131,6 +134,12 @@ pub struct Observed {
     /// CN packets it received and sent.
     pub cn_received: u32,
     pub cn_sent: u32,
+    /// RTCP it sent and received; received RTCP whose sender SSRC is not
+    /// the SSRC of the RTP it receives, or that does not read as SR/RR.
+    pub rtcp_sent: u32,
+    pub rtcp_received: u32,
+    pub rtcp_ssrc_mismatch: u32,
+    pub rtcp_undecodable: u32,
 }
 
 /// The media port every party offers (on its own IP).
@@ -160,6 +169,10 @@ struct Flow {
     cn_pt: Option<u8>,
     /// When the next CN packet is due while silent.
     cn_next: Time,
+    /// When its next RTCP sender report is due, and what it sent so far.
+    rtcp_next: Time,
+    sent_packets: u32,
+    sent_octets: u32,
 }
 
 /// Where an SDP says to send media, and its direction (an independent,
@@ -488,8 +501,35 @@ impl Peer {
         self.decoders.iter_mut().find(|(d, _)| *d == v).map(|(_, d)| d)
     }
 
+    /// An RTCP packet arrived (on our media port + 1, or muxed).
+    pub fn handle_rtcp(&mut self, data: &[u8]) {
+        let mut p = data.to_vec();
+        if self.behaviour.srtp {
+            let ok = self.srtp_rx.as_mut().is_some_and(|s| s.unprotect_rtcp(&mut p).is_ok());
+            if !ok {
+                self.observed.srtp_failures += 1;
+                return;
+            }
+        }
+        self.observed.rtcp_received += 1;
+        // An independent minimal reading: the first packet is an SR or RR;
+        // its sender is the stream this party hears.
+        if p.len() < 8 || p[0] >> 6 != 2 || !matches!(p[1], 200 | 201) {
+            self.observed.rtcp_undecodable += 1;
+            return;
+        }
+        let sender = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+        if self.last_rtp.is_some_and(|(ssrc, _)| ssrc != sender) {
+            self.observed.rtcp_ssrc_mismatch += 1;
+        }
+    }
+
     /// An RTP packet arrived on our media port.
     pub fn handle_media(&mut self, from: SocketAddr, data: &[u8]) {
+        if data.get(1).is_some_and(|pt| (200..=204).contains(pt)) {
+            self.handle_rtcp(data);
+            return;
+        }
         self.observed.rtp_received += 1;
         let mut plain;
         let data = if self.behaviour.srtp {
@@ -627,6 +667,9 @@ impl Peer {
                     silent_until: None,
                     cn_pt,
                     cn_next: now,
+                    rtcp_next: now + Duration::from_millis(2500),
+                    sent_packets: 0,
+                    sent_octets: 0,
                 });
             }
         }
@@ -700,7 +743,27 @@ impl Peer {
                     }
                 }
             }
+            f.sent_packets = f.sent_packets.wrapping_add(1);
+            f.sent_octets = f.sent_octets.wrapping_add(p.len() as u32 - 12);
             self.media_out.push((f.remote, Bytes::from(seal(&mut self.srtp_tx, p))));
+            if self.behaviour.rtcp && f.rtcp_next <= f.next {
+                // An SR (NTP time from the simulated clock) to the RTCP port.
+                f.rtcp_next = f.rtcp_next + Duration::from_secs(5);
+                let ns = f.next.as_nanos();
+                let ntp = ((ns / 1_000_000_000) << 32) | (((ns % 1_000_000_000) << 32) / 1_000_000_000);
+                let mut r = vec![0x80, 200, 0, 6];
+                r.extend_from_slice(&f.ssrc.to_be_bytes());
+                r.extend_from_slice(&ntp.to_be_bytes());
+                r.extend_from_slice(&f.ts.to_be_bytes());
+                r.extend_from_slice(&f.sent_packets.to_be_bytes());
+                r.extend_from_slice(&f.sent_octets.to_be_bytes());
+                if let Some(s) = self.srtp_tx.as_mut() {
+                    let _ = s.protect_rtcp(&mut r);
+                }
+                let to = SocketAddr::new(f.remote.ip(), f.remote.port().wrapping_add(1));
+                self.media_out.push((to, Bytes::from(r)));
+                self.observed.rtcp_sent += 1;
+            }
             f.seq = f.seq.wrapping_add(1);
             f.ts = f.ts.wrapping_add(f.voice.ts_step() * ptime / 20);
             f.next = f.next + Duration::from_millis(u64::from(ptime));

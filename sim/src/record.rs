@@ -259,6 +259,8 @@ impl Recorder {
         facts.insert("gateway.rtp_forwarded".into(), vec![gw.media.rtp_forwarded as i64]);
         facts.insert("gateway.rtp_transcoded".into(), vec![gw.media.transcoded as i64]);
         facts.insert("gateway.rtp_comfort_noise".into(), vec![gw.media.comfort_noise as i64]);
+        facts.insert("gateway.rtcp_terminated".into(), vec![gw.media.rtcp_terminated as i64]);
+        facts.insert("gateway.rtcp_generated".into(), vec![gw.media.rtcp_generated as i64]);
         facts.insert("gateway.dtmf_events_converted".into(), vec![gw.media.events_to_signalling as i64]);
         facts.insert(
             "gateway.srtp_dropped".into(),
@@ -315,6 +317,10 @@ impl Recorder {
             facts.insert(format!("{r}.noise_frames"), vec![i64::from(o.noise_frames)]);
             facts.insert(format!("{r}.cn_received"), vec![i64::from(o.cn_received)]);
             facts.insert(format!("{r}.cn_sent"), vec![i64::from(o.cn_sent)]);
+            facts.insert(format!("{r}.rtcp_sent"), vec![i64::from(o.rtcp_sent)]);
+            facts.insert(format!("{r}.rtcp_received"), vec![i64::from(o.rtcp_received)]);
+            facts.insert(format!("{r}.rtcp_ssrc_mismatch"), vec![i64::from(o.rtcp_ssrc_mismatch)]);
+            facts.insert(format!("{r}.rtcp_undecodable"), vec![i64::from(o.rtcp_undecodable)]);
             // DTMF digits as numbers (RFC 4733 event codes: * = 10, # = 11).
             let code = |d: &char| match d {
                 '*' => 10,

@@ -59,6 +59,10 @@ pub struct PartySpec {
     pub gateway_comfort_noise: bool,
     /// This party's packetization time, ms (10-60 by 10; default 20).
     pub ptime_ms: u32,
+    /// RTCP between the gateway and this party: `relay` (default) or `terminate`.
+    pub gateway_rtcp: String,
+    /// This party sends RTCP sender reports (every 5 s).
+    pub rtcp: bool,
 }
 
 impl Default for PartySpec {
@@ -85,6 +89,8 @@ impl Default for PartySpec {
             comfort_noise: false,
             gateway_comfort_noise: false,
             ptime_ms: 20,
+            gateway_rtcp: "relay".into(),
+            rtcp: false,
         }
     }
 }
@@ -110,6 +116,7 @@ impl PartySpec {
             },
             drop_attributes: Vec::new(),
             comfort_noise: self.gateway_comfort_noise,
+            rtcp_terminate: self.gateway_rtcp == "terminate",
         }
     }
 
@@ -140,6 +147,7 @@ impl PartySpec {
             dtmf_inband: self.dtmf == "inband",
             comfort_noise: self.comfort_noise,
             ptime_ms: self.ptime_ms,
+            rtcp: self.rtcp,
         }
     }
 }
@@ -297,6 +305,13 @@ impl Scenario {
         for p in &sc.teams.proxies {
             if !(p == "up" || p == "silent" || p.parse::<u16>().is_ok_and(|c| (300..700).contains(&c))) {
                 return Err(bad(format!("teams.proxies: '{p}' is not up, silent or a status 300-699")));
+            }
+        }
+        for (field, r) in
+            [("operator.gateway_rtcp", &sc.operator.gateway_rtcp), ("teams.gateway_rtcp", &sc.teams.gateway_rtcp)]
+        {
+            if !matches!(r.as_str(), "relay" | "terminate") {
+                return Err(bad(format!("{field}: '{r}' is not relay or terminate")));
             }
         }
         for (field, p) in [("operator.ptime_ms", sc.operator.ptime_ms), ("teams.ptime_ms", sc.teams.ptime_ms)] {

@@ -245,6 +245,11 @@ impl World {
                         peer.handle_datagram(self.now, p.from, p.data);
                     } else if let Some(peer) = self.peers.iter_mut().find(|x| x.media_addr() == p.to) {
                         peer.handle_media(p.from, &p.data);
+                    } else if let Some(peer) = self.peers.iter_mut().find(|x| {
+                        let m = x.media_addr();
+                        (m.ip(), m.port() + 1) == (p.to.ip(), p.to.port())
+                    }) {
+                        peer.handle_rtcp(&p.data);
                     }
                 }
             } else if gw_at == Some(next) {

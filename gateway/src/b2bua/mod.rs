@@ -226,6 +226,12 @@ impl Gateway {
         }
     }
 
+    /// Unix time (ns) at `Time::ZERO`, for the wall-clock timestamps of the
+    /// RTCP the gateway sends (left 0 in simulation: deterministic).
+    pub fn set_wall_clock(&mut self, unix_ns_at_zero: u64) {
+        self.relay.set_wall_clock(unix_ns_at_zero);
+    }
+
     /// Stop taking new calls (they get 503 with Retry-After); calls in
     /// progress go on.
     pub fn set_draining(&mut self, draining: bool) {

@@ -35,6 +35,9 @@ fn os_seed() -> u64 {
 pub async fn run(cfg: Config) -> Result<(), ShellError> {
     let seed = cfg.seed.unwrap_or_else(os_seed);
     let mut gw = Gateway::new(cfg.gateway.clone(), seed);
+    // The driver's clock starts now: RTCP sender reports carry wall time.
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    gw.set_wall_clock(u64::try_from(wall).unwrap_or(0));
     let mut sigterm =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(ShellError::Signal)?;
     let stop = async move {

@@ -6,6 +6,7 @@ pub mod goertzel;
 pub mod negotiate;
 pub mod noise;
 pub mod relay;
+pub mod rtcp;
 pub mod sdp;
 pub mod sequencer;
 pub mod srtp;

@@ -112,6 +112,9 @@ pub struct LegPolicy {
     /// This leg hears comfort noise the gateway makes when the other leg
     /// is silent and sends CN (RFC 3389) that this leg does not take.
     pub comfort_noise: bool,
+    /// RTCP with this leg is the gateway's own (RFC 3550 reports every
+    /// 5 s, the peer's read, nothing relayed) instead of relayed.
+    pub rtcp_terminate: bool,
 }
 
 impl LegPolicy {
@@ -456,6 +459,7 @@ mod tests {
             dtmf: DtmfMode::Rfc4733,
             drop_attributes: Vec::new(),
             comfort_noise: false,
+            rtcp_terminate: false,
         }
     }
 

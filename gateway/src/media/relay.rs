@@ -21,6 +21,7 @@ use crate::media::codec::{Codec, Transcoder};
 use crate::media::goertzel::{DtmfConfig, DtmfDetector, DtmfEvent};
 use crate::media::negotiate::{DirectionPlan, Transcode};
 use crate::media::noise::ComfortNoise;
+use crate::media::rtcp::{self as rtcp_end, Reception, SenderInfo};
 use crate::media::sequencer::{rename_rtcp, Sequencer};
 use crate::media::srtp::{Context, MasterKey, SrtpError, Suite};
 use crate::media::tone::{Cadence, Tone, ToneGenerator};
@@ -129,6 +130,10 @@ pub struct RelayCounters {
     pub events_to_signalling: u64,
     /// Comfort-noise packets turned into noise toward a leg without CN.
     pub comfort_noise: u64,
+    /// RTCP the gateway terminated (read, or not relayed to a leg whose
+    /// RTCP is its own), and RTCP it generated.
+    pub rtcp_terminated: u64,
+    pub rtcp_generated: u64,
 }
 
 /// Write the in-band digit due into `payload` (G.711, one sample a byte);
@@ -428,7 +433,39 @@ struct Leg {
     inband_in: Option<InbandIn>,
     /// The one RTP stream sent toward this leg's peer.
     out: Sequencer,
+    /// RTCP with this leg's peer is the gateway's own (not relayed).
+    rtcp: Option<Box<RtcpEnd>>,
 }
+
+/// The gateway's end of RTCP on a leg (RFC 3550).
+#[derive(Debug, Clone, Default)]
+struct RtcpEnd {
+    /// The RTP the peer sends.
+    reception: Reception,
+    /// RTP sent toward the peer (for the SR).
+    packets: u32,
+    octets: u32,
+    /// When the next report is due (scheduled from the first RTP either way).
+    next: Option<Time>,
+    /// What the peer last reported of the stream it receives: fraction
+    /// lost (1/256) and jitter (RTP clock units).
+    peer_report: Option<(u8, u32)>,
+}
+
+impl RtcpEnd {
+    /// An SR from the peer: kept when it is about the stream followed.
+    fn reception_sr(&mut self, ssrc: u32, ntp: u64, now: Time) {
+        if self.reception.ssrc() == Some(ssrc) {
+            self.reception.on_sender_report(ntp, now);
+        }
+    }
+}
+
+/// RTCP report interval of a terminated leg (RFC 3550's 5 s minimum).
+const RTCP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
 impl Leg {
     fn new(port: u16) -> Leg {
@@ -448,6 +485,7 @@ impl Leg {
             inband_out: None,
             inband_in: None,
             out: Sequencer::new(8000),
+            rtcp: None,
         }
     }
 }
@@ -592,6 +630,10 @@ fn through_codec(
         target[..12].copy_from_slice(&hdr);
         target[12..len].copy_from_slice(&frame[..n]);
         let Some(sent) = protect(&mut out.srtp_out, false, target, len, counters) else { continue };
+        if let Some(end) = out.rtcp.as_mut() {
+            end.packets = end.packets.wrapping_add(1);
+            end.octets = end.octets.wrapping_add(n as u32);
+        }
         counters.transcoded_out += 1;
         counters.rtp_forwarded += 1;
         if first.is_none() {
@@ -640,6 +682,10 @@ pub struct Relay {
     /// Packets beyond the first that a transcoder produced for one input
     /// (a shorter packetization time toward the other leg).
     extra: VecDeque<(u16, SocketAddr, Vec<u8>)>,
+    /// Terminated-RTCP legs by when their next report is due.
+    rtcp_due: std::collections::BTreeSet<(Time, StreamId, u8)>,
+    /// Unix time (ns) at `Time::ZERO`, for the NTP timestamps of SRs.
+    wall_at_zero: u64,
 }
 
 /// RTP/RTCP version 2, and long enough for a header.
@@ -667,6 +713,8 @@ impl Relay {
             transcoders: 0,
             max_transcoders: cfg.max_transcoders,
             extra: VecDeque::new(),
+            rtcp_due: std::collections::BTreeSet::new(),
+            wall_at_zero: 0,
         }
     }
 
@@ -716,6 +764,35 @@ impl Relay {
             }
             leg.remote = Some(remote);
         }
+    }
+
+    /// Unix time (ns) at `Time::ZERO`: SRs carry wall-clock NTP
+    /// timestamps (0, the default, keeps a simulation deterministic).
+    pub fn set_wall_clock(&mut self, unix_ns_at_zero: u64) {
+        self.wall_at_zero = unix_ns_at_zero;
+    }
+
+    /// RTCP with `side`'s peer is the gateway's own (`true`: its RTCP is
+    /// read and not relayed, the other leg's is not relayed to it, and the
+    /// gateway reports every 5 s) or relayed (`false`, the default).
+    pub fn set_rtcp_terminate(&mut self, id: StreamId, side: Side, on: bool) {
+        let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) else { return };
+        match (on, leg.rtcp.take()) {
+            (true, Some(r)) => leg.rtcp = Some(r),
+            (true, None) => leg.rtcp = Some(Box::default()),
+            (false, Some(r)) => {
+                if let Some(t) = r.next {
+                    self.rtcp_due.remove(&(t, id, side as u8));
+                }
+            }
+            (false, None) => {}
+        }
+    }
+
+    /// What `side`'s peer last reported (RTCP terminated on that leg) of
+    /// the stream the gateway sends it: fraction lost (1/256), jitter.
+    pub fn peer_report(&self, id: StreamId, side: Side) -> Option<(u8, u32)> {
+        self.streams.get(&id)?.legs[side as usize].rtcp.as_ref()?.peer_report
     }
 
     /// Codec transcoders in use.
@@ -956,9 +1033,11 @@ impl Relay {
         self.injecting.contains(&(id, side as u8))
     }
 
-    /// When the next injected frame is due.
+    /// When the next injected frame or RTCP report is due.
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.injecting
+        let rtcp = self.rtcp_due.first().map(|(t, _, _)| *t);
+        let injected = self
+            .injecting
             .iter()
             .filter_map(|(id, side)| {
                 let leg = &self.streams.get(id)?.legs[usize::from(*side)];
@@ -966,11 +1045,67 @@ impl Relay {
                 let digits = leg.digits.as_ref().filter(|d| !d.idle()).map(|d| d.next);
                 [tone, digits].into_iter().flatten().min()
             })
-            .min()
+            .min();
+        [rtcp, injected].into_iter().flatten().min()
+    }
+
+    /// The RTCP reports due by `now` on terminated legs.
+    fn rtcp_reports(&mut self, now: Time, out: &mut Vec<(u16, SocketAddr, Vec<u8>)>) {
+        while let Some(&(due, id, side)) = self.rtcp_due.first().filter(|(t, _, _)| *t <= now) {
+            self.rtcp_due.remove(&(due, id, side));
+            let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[usize::from(side)]) else { continue };
+            let Some(end) = leg.rtcp.as_mut() else { continue };
+            let next = due + RTCP_INTERVAL;
+            end.next = Some(next);
+            self.rtcp_due.insert((next, id, side));
+            let mux = leg.remote.is_some_and(|r| r.rtcp_mux);
+            let to = if mux {
+                leg.latched.or(leg.remote.map(|r| r.rtp))
+            } else {
+                leg.latched_rtcp.or(leg.remote.map(|r| r.rtcp))
+            };
+            let Some(to) = to else { continue };
+            let unix = self.wall_at_zero.saturating_add(now.as_nanos());
+            let secs = unix / 1_000_000_000 + NTP_UNIX_OFFSET;
+            let frac = ((unix % 1_000_000_000) << 32) / 1_000_000_000;
+            let sender = match (leg.out.ssrc(), leg.out.ts_now(now)) {
+                (Some(_), Some(rtp_ts)) if end.packets > 0 => {
+                    Some(SenderInfo { ntp: secs << 32 | frac, rtp_ts, packets: end.packets, octets: end.octets })
+                }
+                _ => None,
+            };
+            let ssrc =
+                leg.out.ssrc().unwrap_or(0x5eed_0000 ^ (id.0 as u32).wrapping_mul(2_654_435_761) ^ u32::from(side));
+            let mut p = Vec::with_capacity(128);
+            rtcp_end::compound(ssrc, sender, end.reception.report_block(now), &mut p);
+            let len = p.len();
+            p.resize(len + SRTP_TAG_ROOM, 0);
+            if let Some(len) = protect(&mut leg.srtp_out, true, &mut p, len, &mut self.counters) {
+                p.truncate(len);
+                self.counters.rtcp_generated += 1;
+                out.push((if mux { leg.port } else { leg.port + 1 }, to, p));
+            }
+        }
+    }
+
+    /// Schedule a terminated leg's first report, half an interval after
+    /// its first RTP either way.
+    fn schedule_rtcp(
+        due: &mut std::collections::BTreeSet<(Time, StreamId, u8)>,
+        end: &mut RtcpEnd,
+        now: Time,
+        key: (StreamId, u8),
+    ) {
+        if end.next.is_none() {
+            let t = now + RTCP_INTERVAL / 2;
+            end.next = Some(t);
+            due.insert((t, key.0, key.1));
+        }
     }
 
     /// Produce the injected frames due by `now`: (our port, destination, packet).
     pub fn handle_timeout(&mut self, now: Time, out: &mut Vec<(u16, SocketAddr, Vec<u8>)>) {
+        self.rtcp_reports(now, out);
         let mut finished = Vec::new();
         for &(id, side) in &self.injecting {
             let Some(stream) = self.streams.get_mut(&id) else { continue };
@@ -1029,6 +1164,11 @@ impl Relay {
         self.injecting.remove(&(id, 0));
         self.injecting.remove(&(id, 1));
         if let Some(s) = self.streams.remove(&id) {
+            for (i, leg) in s.legs.iter().enumerate() {
+                if let Some(t) = leg.rtcp.as_ref().and_then(|r| r.next) {
+                    self.rtcp_due.remove(&(t, id, i as u8));
+                }
+            }
             self.transcoders -= s.rewrite.iter().filter(|r| r.codec.is_some()).count();
             for leg in &s.legs {
                 self.by_port.remove(&leg.port);
@@ -1099,6 +1239,29 @@ impl Relay {
             Some(_) => {}
             None => *latch = Some(from),
         }
+        if let Some(end) = leg.rtcp.as_mut() {
+            if rtcp {
+                // Terminated: read for what the peer says, not relayed.
+                let reports = rtcp_end::read_reports(&buf[..len]);
+                for (ssrc, ntp) in reports.sender_reports {
+                    end.reception_sr(ssrc, ntp, now);
+                }
+                if let Some(own) = leg.out.ssrc() {
+                    if let Some(&(_, fraction, jitter)) = reports.blocks.iter().find(|b| b.0 == own) {
+                        end.peer_report = Some((fraction, jitter));
+                    }
+                }
+                self.counters.rtcp_terminated += 1;
+                return None;
+            }
+            if len >= 12 {
+                let seq = u16::from_be_bytes([buf[2], buf[3]]);
+                let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+                end.reception.on_rtp(ssrc, seq, ts, now, leg.out.clock());
+                Self::schedule_rtcp(&mut self.rtcp_due, end, now, (id, side as u8));
+            }
+        }
         leg.stats.packets_in += 1;
         leg.stats.bytes_in += received as u64;
         leg.stats.first_packet.get_or_insert(now);
@@ -1116,6 +1279,11 @@ impl Relay {
         };
         let from_port = if rtcp && !mux { out.port + 1 } else { out.port };
         let out_side = side.other() as usize;
+        if rtcp && stream.legs[out_side].rtcp.is_some() {
+            // That leg's RTCP is the gateway's own.
+            self.counters.rtcp_terminated += 1;
+            return None;
+        }
         if rtcp {
             let (to_peer, back) = (&stream.legs[out_side].out, &stream.legs[side as usize].out);
             rename_rtcp(&mut buf[..len], |s| to_peer.to_peer(s), |s| back.from_peer(s));
@@ -1243,6 +1411,11 @@ impl Relay {
             }
         }
         stream.legs[out_side].out.relayed(&mut buf[..12], now);
+        if let Some(end) = stream.legs[out_side].rtcp.as_mut() {
+            end.packets = end.packets.wrapping_add(1);
+            end.octets = end.octets.wrapping_add(len.saturating_sub(12) as u32);
+            Self::schedule_rtcp(&mut self.rtcp_due, end, now, (id, out_side as u8));
+        }
         let len = protect(&mut stream.legs[out_side].srtp_out, false, buf, len, &mut self.counters)?;
         // Real media for that leg: whatever was played to it stops.
         if stream.legs[out_side].inject.take().is_some() {
@@ -1349,6 +1522,41 @@ mod tests {
         assert_eq!(r.transcoders(), 1);
         r.close(s);
         assert_eq!(r.transcoders(), 0);
+    }
+
+    #[test]
+    fn terminated_rtcp_is_read_not_relayed_and_the_gateway_reports_itself() {
+        let mut r = Relay::new(&RelayConfig::default());
+        let (s, [pa, pb]) = r.open().expect("open");
+        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
+        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        r.set_rtcp_terminate(s, Side::B, true);
+        let (a, b) = (addr("192.0.2.10:30000"), addr("52.114.1.1:50000"));
+        for i in 0..10u16 {
+            let t = Time::from_millis(20 * u64::from(i));
+            assert!(relay(&mut r, t, pa, a, &rtp(i)).is_some());
+            assert!(relay(&mut r, t, pb, b, &rtp(100 + i)).is_some());
+        }
+        // B's report and A's toward B both end here.
+        assert_eq!(relay(&mut r, Time::from_millis(300), pb + 1, addr("52.114.1.1:50001"), &RTCP_SR), None);
+        assert_eq!(relay(&mut r, Time::from_millis(300), pa + 1, addr("192.0.2.10:30001"), &RTCP_SR), None);
+        assert_eq!(r.counters().rtcp_terminated, 2);
+        // 2.5 s after the first RTP: an SR + SDES toward B's RTCP port, from ours.
+        assert_eq!(r.poll_timeout(), Some(Time::from_millis(2500)));
+        let mut out = Vec::new();
+        r.handle_timeout(Time::from_millis(2500), &mut out);
+        assert_eq!(out.len(), 1);
+        let (port, to, p) = &out[0];
+        assert_eq!((*port, *to), (pb + 1, addr("52.114.1.1:50001")));
+        let reports = crate::media::rtcp::read_reports(p);
+        assert_eq!(reports.sender_reports.len(), 1);
+        assert_eq!(reports.sender_reports[0].0, 0xdead_beef, "the SSRC of the RTP B hears");
+        // About what B sends: nothing lost (its timestamps stand still here: jitter).
+        assert_eq!(reports.blocks.iter().map(|b| (b.0, b.1)).collect::<Vec<_>>(), vec![(0xdead_beef, 0)]);
+        assert!(reports.blocks[0].2 > 0);
+        assert_eq!(r.poll_timeout(), Some(Time::from_millis(7500)));
+        r.close(s);
+        assert_eq!(r.poll_timeout(), None, "nothing due for a closed stream");
     }
 
     #[test]

@@ -72,6 +72,16 @@ impl Sequencer {
         self.state.map(|s| s.ssrc)
     }
 
+    /// The RTP clock rate of the stream.
+    pub fn clock(&self) -> u32 {
+        self.clock
+    }
+
+    /// The timestamp the stream would carry at `now`, once anything was sent.
+    pub fn ts_now(&self, now: Time) -> Option<u32> {
+        self.state.as_ref().map(|st| self.ts_at(st, now))
+    }
+
     /// The timestamp the stream would carry at `now`.
     fn ts_at(&self, st: &State, now: Time) -> u32 {
         let elapsed = now.as_nanos().saturating_sub(st.at.as_nanos());
