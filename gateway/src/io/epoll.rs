@@ -36,10 +36,14 @@ use tracing::{debug, warn};
 
 use super::media::{MediaBatch, MediaError, MediaPacket, MediaSockets, MEDIA_PACKET_MAX};
 
-/// Receive buffer asked for each media socket (the kernel doubles it for
-/// its bookkeeping): about 300 small packets on loopback, a few seconds
-/// of one stream's audio at most, so overload sheds rather than queues.
-pub const MEDIA_RECV_BUFFER: usize = 256 * 1024;
+/// Receive buffer asked for each media socket. The kernel doubles it and
+/// charges each packet its buffer's true size: 64 KB holds 157 packets of
+/// 172 bytes on loopback (256 KB: 630), about 3 s of one G.711 stream (1 s
+/// at the benchmark's 150 packets/s per stream). Far above any burst one
+/// stream brings while the loop is busy elsewhere, and small enough that
+/// past the relay's capacity the kernel sheds (counted in `/proc/net/udp`
+/// drops) instead of queueing seconds of audio (the SIP socket asks 8 MB).
+pub const MEDIA_RECV_BUFFER: usize = 64 * 1024;
 /// Datagrams read from one socket by one `recvmmsg`.
 pub const RECV_BURST: usize = 32;
 /// Datagrams sent by one `sendmmsg`.
