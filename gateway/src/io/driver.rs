@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::media::{MediaBatch, MediaError, MediaSockets};
 use super::net::{Datagrams, Listener, Network};
 use crate::b2bua::{Gateway, GatewayEvent, MediaControl, Shedding};
 use crate::sip::transport::{ConnId, Output, Proto};
@@ -32,22 +32,32 @@ use crate::time::Time;
 pub enum DriverError {
     #[error("cannot bind {addr} ({what}): {source}")]
     Bind { addr: SocketAddr, what: &'static str, source: std::io::Error },
+    #[error(transparent)]
+    Media(#[from] MediaError),
 }
 
 /// A tap on the driver: messages at the boundary, events, loop turns.
-/// Every method has an empty default.
+/// Every method has an empty default, inlined: an observer that leaves a
+/// method out costs nothing there (the driver is generic over it; the
+/// media taps run per packet).
 pub trait Observer {
     /// Bytes read from `peer` (a whole datagram, or a chunk of a stream).
+    #[inline]
     fn received(&mut self, _now: Time, _proto: Proto, _peer: SocketAddr, _data: &[u8]) {}
     /// Bytes handed to the socket toward `peer`.
+    #[inline]
     fn sent(&mut self, _now: Time, _proto: Proto, _peer: SocketAddr, _data: &[u8]) {}
     /// A call event from the core.
+    #[inline]
     fn event(&mut self, _now: Time, _event: &GatewayEvent) {}
     /// A media packet arrived on our `port` (as received).
+    #[inline]
     fn media_received(&mut self, _now: Time, _port: u16, _from: SocketAddr, _data: &[u8]) {}
     /// A media packet left from our `from_port` (as sent).
+    #[inline]
     fn media_sent(&mut self, _now: Time, _from_port: u16, _to: SocketAddr, _data: &[u8]) {}
     /// The loop finished a turn (all outputs flushed).
+    #[inline]
     fn turn(&mut self, _now: Time, _gw: &Gateway) {}
 }
 
@@ -63,6 +73,7 @@ pub struct OverloadWarnings {
 pub const SHED_WARN_EVERY: Duration = Duration::from_secs(10);
 
 impl Observer for OverloadWarnings {
+    #[inline]
     fn turn(&mut self, now: Time, gw: &Gateway) {
         let s = gw.shedding();
         let (at, last) = self.warned.unwrap_or((Time::ZERO, Shedding::default()));
@@ -128,34 +139,20 @@ where
     tx
 }
 
-/// A media packet read by a socket task (with room for what SRTP adds).
-struct MediaPacket {
-    port: u16,
-    from: SocketAddr,
-    data: Vec<u8>,
-    len: usize,
-}
+/// Media packets in one batch (one `recvmmsg`/`sendmmsg` round at most
+/// [`super::epoll::RECV_BURST`] per socket; buffers allocated once).
+const MEDIA_BATCH: usize = 64;
 
-/// Room left after a media packet for SRTP's authentication tag.
-const MEDIA_HEADROOM: usize = 16;
-
-/// Media packets queued toward the loop (beyond it, readers wait: the
-/// kernel's socket buffer absorbs bursts and drops what overflows).
-const MEDIA_QUEUE: usize = 8192;
-
-/// One bound media socket and its reader.
-struct MediaSocket<U> {
-    socket: Rc<U>,
-    reader: tokio::task::JoinHandle<()>,
-}
+/// Media packets relayed in one turn of the loop at most; then signalling,
+/// timers and the reactor get their turn before the rest.
+const MEDIA_TURN_BUDGET: usize = 256;
 
 /// The loop's sockets and connection table.
 struct Sockets<N: Network> {
     net: N,
     /// Media sockets bind on this address.
     media_ip: std::net::IpAddr,
-    media: HashMap<u16, MediaSocket<N::Udp>>,
-    media_tx: mpsc::Sender<MediaPacket>,
+    media: N::Media,
     udp: N::Udp,
     writers: HashMap<ConnId, (SocketAddr, mpsc::Sender<Bytes>)>,
     events: mpsc::Sender<StreamEvent>,
@@ -207,53 +204,56 @@ impl<N: Network> Sockets<N> {
         }
         while let Some((from_port, to, data)) = gw.poll_media_packet() {
             obs.media_sent(now, from_port, to, &data);
-            if let Some(m) = self.media.get(&from_port) {
-                let _ = m.socket.send_to(&data, to).await;
-            }
+            self.media.send_to(from_port, &data, to).await;
         }
         while let Some(c) = gw.poll_media_control() {
             match c {
                 MediaControl::Open { port } => {
                     for p in [port, port.wrapping_add(1)] {
-                        self.open_media(p).await;
+                        let addr = SocketAddr::new(self.media_ip, p);
+                        if let Err(e) = self.media.open(addr).await {
+                            warn!(%addr, error = %e, "cannot bind a media port: its packets are lost");
+                        }
                     }
                 }
                 MediaControl::Close { port } => {
                     for p in [port, port.wrapping_add(1)] {
-                        if let Some(m) = self.media.remove(&p) {
-                            m.reader.abort();
-                        }
+                        self.media.close(p);
                     }
                 }
             }
         }
     }
 
-    /// Bind a media port and start reading it.
-    async fn open_media(&mut self, port: u16) {
-        let addr = SocketAddr::new(self.media_ip, port);
-        let socket = match self.net.bind_udp(addr).await {
-            Ok(s) => Rc::new(s),
-            Err(e) => {
-                warn!(%addr, error = %e, "cannot bind a media port: its packets are lost");
+    /// Relay what the media sockets hold, batch by batch, in place: at
+    /// most [`MEDIA_TURN_BUDGET`] packets, or until a batch comes back short.
+    async fn relay_media<O: Observer>(
+        &mut self,
+        start: Instant,
+        gw: &mut Gateway,
+        obs: &mut O,
+        batch: &mut MediaBatch,
+    ) {
+        let mut budget = MEDIA_TURN_BUDGET;
+        loop {
+            let n = self.media.recv_batch(batch);
+            if n == 0 {
                 return;
             }
-        };
-        let (rd, tx) = (socket.clone(), self.media_tx.clone());
-        let reader = tokio::task::spawn_local(async move {
-            let mut buf = vec![0u8; 2048];
-            while let Ok((n, from)) = rd.recv_from(&mut buf).await {
-                // Room for what the relay may write instead (transcoding, SRTP).
-                let room = crate::media::relay::MEDIA_BUFFER.max(n + MEDIA_HEADROOM);
-                let mut data = Vec::with_capacity(room);
-                data.extend_from_slice(&buf[..n]);
-                data.resize(room, 0);
-                if tx.send(MediaPacket { port, from, data, len: n }).await.is_err() {
-                    break;
+            let t = since(start);
+            for p in batch.packets_mut() {
+                obs.media_received(t, p.port, p.from, p.data());
+                p.out = gw.handle_media(t, p.port, p.from, &mut p.buf, p.len);
+                if let Some((port, to, data)) = p.outgoing() {
+                    obs.media_sent(t, port, to, data);
                 }
             }
-        });
-        self.media.insert(port, MediaSocket { socket, reader });
+            self.media.send_batch(batch).await;
+            budget = budget.saturating_sub(n);
+            if n < batch.capacity() || budget == 0 {
+                return;
+            }
+        }
     }
 
     /// Open connection `conn` toward `to` and send `first` on it once open.
@@ -283,6 +283,11 @@ impl<N: Network> Sockets<N> {
     }
 }
 
+/// The core's time: since the loop started.
+fn since(start: Instant) -> Time {
+    Time::from_nanos(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// Run the gateway on `net` at `listen` until `stop` resolves and the
 /// drain ends. Must run inside a tokio `LocalSet`.
 pub async fn run<N, O>(
@@ -299,23 +304,15 @@ where
 {
     let udp = net.bind_udp(listen).await.map_err(|source| DriverError::Bind { addr: listen, what: "udp", source })?;
     let tcp = net.bind_tcp(listen).await.map_err(|source| DriverError::Bind { addr: listen, what: "tcp", source })?;
+    let media = net.media()?;
     let start = Instant::now();
-    let now = move || Time::from_nanos(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    let now = move || since(start);
     let (ev_tx, mut ev_rx) = mpsc::channel::<StreamEvent>(EVENT_QUEUE);
-    let (media_tx, mut media_rx) = mpsc::channel::<MediaPacket>(MEDIA_QUEUE);
     // Media ports bind where SIP listens (SDP may name another, public, address).
     let media_ip = listen.ip();
-    let mut s = Sockets {
-        net,
-        media_ip,
-        media: HashMap::new(),
-        media_tx,
-        udp,
-        writers: HashMap::new(),
-        events: ev_tx,
-        next_conn: 1,
-    };
+    let mut s = Sockets { net, media_ip, media, udp, writers: HashMap::new(), events: ev_tx, next_conn: 1 };
     let mut buf = vec![0u8; 65_536];
+    let mut batch = MediaBatch::new(MEDIA_BATCH);
     let mut drain_until: Option<Instant> = None;
     let far = start + Duration::from_secs(86_400 * 365);
     tokio::pin!(stop);
@@ -383,17 +380,7 @@ where
                 }
                 Err(e) => warn!(error = %e, "tcp accept"),
             },
-            Some(mut p) = media_rx.recv() => {
-                let t = now();
-                obs.media_received(t, p.port, p.from, &p.data[..p.len]);
-                let fwd = gw.handle_media(t, p.port, p.from, &mut p.data, p.len);
-                if let Some((f, n)) = fwd {
-                    obs.media_sent(t, f.from_port, f.to, &p.data[..n]);
-                    if let Some(m) = s.media.get(&f.from_port) {
-                        let _ = m.socket.send_to(&p.data[..n], f.to).await;
-                    }
-                }
-            }
+            _ = s.media.ready() => s.relay_media(start, gw, obs, &mut batch).await,
         }
         let t = now();
         s.flush(t, gw, obs).await;

@@ -2,8 +2,8 @@
 //! implementation on tokio sockets.
 //!
 //! Contract: a [`Network`] binds one UDP socket and one TCP listener on an
-//! address and opens outbound TCP connections; that is all the driver
-//! needs. Streams are plain tokio `AsyncRead + AsyncWrite`. Futures need
+//! address, opens outbound TCP connections and gives the set of media
+//! sockets ([`MediaSockets`]); that is all the driver needs. Streams are plain tokio `AsyncRead + AsyncWrite`. Futures need
 //! not be `Send`: the driver and its connection tasks run on one thread
 //! (a tokio `LocalSet`), in production as in simulation, so the order in
 //! which the core sees inputs is the order they were read.
@@ -14,6 +14,9 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::warn;
+
+use super::epoll::EpollMedia;
+use super::media::{MediaError, MediaSockets};
 
 /// A bound UDP socket.
 pub trait Datagrams: 'static {
@@ -36,17 +39,21 @@ pub trait Network: Clone + 'static {
     type Udp: Datagrams;
     type Listener: Listener<Stream = Self::Stream>;
     type Stream: AsyncRead + AsyncWrite + Unpin + 'static;
+    type Media: MediaSockets;
     fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>>;
     fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>>;
     fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>>;
+    /// An empty set of media sockets (the driver makes one).
+    fn media(&self) -> Result<Self::Media, MediaError>;
 }
 
 /// Real sockets on the tokio reactor.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioNet;
 
-/// Receive buffer asked for the UDP socket (the kernel caps it at
-/// net.core.rmem_max; raise that sysctl for high call rates).
+/// Receive buffer asked for the SIP UDP socket (the kernel caps it at
+/// net.core.rmem_max; raise that sysctl for high call rates). Media
+/// sockets ask for much less (`io::epoll::MEDIA_RECV_BUFFER`).
 const UDP_RECV_BUFFER: usize = 8 * 1024 * 1024;
 
 impl Datagrams for tokio::net::UdpSocket {
@@ -72,6 +79,7 @@ impl Network for TokioNet {
     type Udp = tokio::net::UdpSocket;
     type Listener = tokio::net::TcpListener;
     type Stream = tokio::net::TcpStream;
+    type Media = EpollMedia;
 
     /// A non-blocking UDP socket with a large receive buffer.
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
@@ -93,5 +101,9 @@ impl Network for TokioNet {
         let s = tokio::net::TcpStream::connect(addr).await?;
         let _ = s.set_nodelay(true);
         Ok(s)
+    }
+
+    fn media(&self) -> Result<Self::Media, MediaError> {
+        EpollMedia::new()
     }
 }
