@@ -461,3 +461,39 @@ fn attributes_the_teams_policy_drops_do_not_reach_teams() {
     assert!(!offer.contains("x-vendor-qos"), "{offer}");
     assert!(offer.contains("a=label:main"), "{offer}");
 }
+
+#[test]
+fn the_transcoder_bound_refuses_a_call_before_it_is_offered_on() {
+    let mut cfg = media_config();
+    if let Some(m) = cfg.media.as_mut() {
+        m.teams.codecs = vec!["G722".into()];
+        m.relay.max_transcoders = 2;
+    }
+    let mut gw = Gateway::new(cfg, 15);
+    // PCMU from the operator, only G.722 toward Teams: one transcoder each way.
+    let to_teams = start(&mut gw);
+    let offer = String::from_utf8_lossy(to_teams.body()).into_owned();
+    assert!(offer.contains("m=audio ") && offer.contains(" RTP/AVP 9\r\n"), "{offer}");
+    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000 RTP/AVP 0", "50000 RTP/AVP 9");
+    let ok = crate::sip::msg::build::response(
+        &to_teams,
+        200,
+        "OK",
+        Some("t1"),
+        &[("Contact", "<sip:client@52.114.7.7>")],
+        Some(("application/sdp", answer.as_bytes())),
+    );
+    gw.handle_datagram(ms(50), addr(TEAMS[0]), Bytes::from(ok));
+    let o = out(&mut gw);
+    assert!(to(&o, OP).iter().any(|m| m.status() == Some(200)), "the first call is answered");
+    // A second such call: the bound is reached, 503 + Warning, nothing toward Teams.
+    let second = op_invite().replace("op-call-1", "op-call-2").replace("z9hG4bKop1", "z9hG4bKop2");
+    gw.handle_datagram(ms(60), addr(OP), Bytes::from(second));
+    let o = out(&mut gw);
+    let finals: Vec<Message> = to(&o, OP).into_iter().filter(|m| m.status().is_some_and(|s| s >= 200)).collect();
+    assert_eq!(finals.iter().filter_map(Message::status).collect::<Vec<_>>(), vec![503], "{o:?}");
+    let warning = finals[0].headers_by_name("Warning").next().map(|h| h.value.to_owned()).unwrap_or_default();
+    assert!(warning.contains("transcoder limit"), "{warning}");
+    assert!(to(&o, TEAMS[0]).iter().all(|m| m.method() != Some(Method::Invite)), "not offered on");
+    assert_eq!(gw.media_streams(), 1, "the refused call's ports went back");
+}
