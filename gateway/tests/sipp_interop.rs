@@ -210,24 +210,65 @@ fn rtp_by_port(capture: &std::path::Path) -> Vec<(u16, u8, Option<u8>)> {
         .collect()
 }
 
+/// The duration (ms) of the G.711 audio of one of sip-tester's recordings.
+fn recorded_ms(file: &str) -> u32 {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(PathBuf::from("/usr/share/sip-tester").join(file))
+        .args(["--enable-heuristic", "rtp_udp", "-Y", "rtp.p_type == 8", "-T", "fields", "-e", "udp.length"])
+        .output()
+        .expect("tshark runs");
+    // UDP length - UDP header (8) - RTP header (12) = bytes = samples at 8 kHz.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .map(|n| (n - 20) / 8)
+        .sum()
+}
+
 /// SIPp's `uac_pcap` (the G.711 A-law recording and an RFC 2833 '1' that
 /// ship with Debian's sip-tester) through `gateway run` with media
 /// anchored, to a SIPp UAS; a tshark capture on loopback must show every
 /// RTP packet and every DTMF event relayed, from the relay's ports.
 #[test]
 fn sipp_pcap_audio_and_dtmf_cross_the_gateway() {
+    pcap_call_through_gateway("pcma", "", UAS_PCMA, (8, None), (44_000, 44_199), 0);
+}
+
+/// The same recording toward a Teams side that takes only G.722: the
+/// recording's 30 ms A-law packets leave transcoded and re-framed as 20 ms
+/// G.722 packets (payload type 9; the UAS asks no a=ptime), as many as
+/// the audio lasts; the DTMF events still cross.
+#[test]
+fn sipp_pcap_audio_is_transcoded_to_g722_by_the_gateway() {
+    let uas =
+        UAS_PCMA.replace("RTP/AVP 8 101", "RTP/AVP 9 101").replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:9 G722/8000");
+    pcap_call_through_gateway("g722", "[media.teams]\ncodecs = [\"G722\"]\n", &uas, (9, Some(20)), (44_200, 44_399), 1);
+}
+
+/// Run `uac_pcap` through the gateway (extra config `media_policy`) to a
+/// UAS answering `uas_xml`; the recorded audio must reach the UAS at
+/// payload type `out_pt`: every packet, or (re-framed to `out_ms`) as
+/// many packets as its duration fills; every event as event 1.
+fn pcap_call_through_gateway(
+    name: &str,
+    media_policy: &str,
+    uas_xml: &str,
+    (out_pt, out_ms): (u8, Option<u32>),
+    (relay_min, relay_max): (u16, u16),
+    slot: u16,
+) {
     let (gw_port, op_port, teams_port) = (free_port(), free_port(), free_port());
-    let (uac_mp, uas_mp) =
-        (46_000 + 4 * (std::process::id() % 1000) as u16, 47_000 + 4 * (std::process::id() % 1000) as u16);
-    let (relay_min, relay_max) = (44_000u16, 44_199u16);
-    let dir = std::env::temp_dir().join(format!("bridgehead-sipp-media-{}", std::process::id()));
+    let base = 4 * (std::process::id() % 500) as u16 + 2000 * slot;
+    let (uac_mp, uas_mp) = (46_000 + base, 47_000 + base);
+    let dir = std::env::temp_dir().join(format!("bridgehead-sipp-media-{name}-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("pcap")).expect("temp dir");
     for f in ["g711a.pcap", "dtmf_2833_1.pcap"] {
         let _ = std::fs::remove_file(dir.join("pcap").join(f));
         std::os::unix::fs::symlink(PathBuf::from("/usr/share/sip-tester").join(f), dir.join("pcap").join(f))
             .expect("sip-tester's pcaps (Debian package sip-tester)");
     }
-    std::fs::write(dir.join("uas_pcma.xml"), UAS_PCMA).expect("scenario");
+    std::fs::write(dir.join("uas_pcma.xml"), uas_xml).expect("scenario");
     let config = dir.join("gateway.toml");
     std::fs::write(
         &config,
@@ -235,7 +276,7 @@ fn sipp_pcap_audio_and_dtmf_cross_the_gateway() {
             "[sip]\nfqdn = \"127.0.0.1\"\nlisten = \"127.0.0.1:{gw_port}\"\nseed = 7\n\
 [operator]\naddress = \"127.0.0.1:{op_port}\"\ntransport = \"udp\"\n\
 [teams]\nproxies = [ {{ address = \"127.0.0.1:{teams_port}\", transport = \"udp\" }} ]\n\
-[media]\naddress = \"127.0.0.1\"\nport_min = {relay_min}\nport_max = {relay_max}\n"
+[media]\naddress = \"127.0.0.1\"\nport_min = {relay_min}\nport_max = {relay_max}\n{media_policy}"
         ),
     )
     .expect("config");
@@ -277,7 +318,7 @@ fn sipp_pcap_audio_and_dtmf_cross_the_gateway() {
     let rtp = rtp_by_port(&capture);
     let into_gateway: Vec<_> = rtp.iter().filter(|(p, _, _)| (relay_min..=relay_max).contains(p)).collect();
     let to_uas: Vec<_> = rtp.iter().filter(|(p, _, _)| *p == uas_mp).collect();
-    let audio = |v: &[&(u16, u8, Option<u8>)]| v.iter().filter(|(_, pt, _)| *pt == 8).count();
+    let audio = |v: &[&(u16, u8, Option<u8>)], want: u8| v.iter().filter(|(_, pt, _)| *pt == want).count();
     let events = |v: &[&(u16, u8, Option<u8>)]| v.iter().filter(|(_, pt, e)| *pt == 101 && *e == Some(1)).count();
     // What the recordings hold, read with the same tool.
     let source = |f: &str| {
@@ -288,8 +329,12 @@ fn sipp_pcap_audio_and_dtmf_cross_the_gateway() {
     };
     let (recorded_audio, recorded_events) = (source("g711a.pcap"), source("dtmf_2833_1.pcap"));
     assert!(recorded_audio > 200 && recorded_events > 0, "{recorded_audio} {recorded_events}");
-    assert_eq!(audio(&into_gateway), recorded_audio, "SIPp played the whole A-law recording");
-    assert_eq!(audio(&to_uas), recorded_audio, "every audio packet relayed");
+    assert_eq!(audio(&into_gateway, 8), recorded_audio, "SIPp played the whole A-law recording");
+    let expected = match out_ms {
+        None => recorded_audio,
+        Some(ms) => (recorded_ms("g711a.pcap") / ms) as usize,
+    };
+    assert_eq!(audio(&to_uas, out_pt), expected, "all the audio relayed, as payload type {out_pt}");
     assert_eq!(events(&into_gateway), recorded_events, "SIPp played the RFC 2833 '1'");
     assert_eq!(events(&to_uas), recorded_events, "every DTMF event relayed");
     let _ = std::fs::remove_dir_all(&dir);
