@@ -35,4 +35,4 @@ fuzz target="parse_datagram" secs="60":
 
 # Fuzz every target in turn.
 fuzz-all secs="60":
-    for t in parse_datagram stream_framer inspect parse_sdp srtp_unprotect codec_decode; do just fuzz $t {{secs}}; done
+    for t in parse_datagram stream_framer inspect parse_sdp srtp_unprotect codec_decode relay_packet; do just fuzz $t {{secs}}; done
