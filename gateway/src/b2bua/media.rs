@@ -22,6 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::call::Leg;
 use super::{CallId, Gateway, MediaControl};
+use crate::media::codec::Codec;
 use crate::media::negotiate::{self, DtmfMode, Format, LegPolicy};
 use crate::media::relay::{dtmf_char, dtmf_event, Law, Playback, RelayError, Remote, Side, StreamId};
 use crate::media::sdp::{Connection, Sdp};
@@ -298,7 +299,7 @@ impl Gateway {
 
     /// Answer the caller's pending offer itself and start ringback toward
     /// it: the SDP for a 183, or `None` when ringback is not configured for
-    /// the caller's side, was already started, or no G.711 codec was offered.
+    /// the caller's side, was already started, or no codec the gateway can encode was offered.
     pub(super) fn early_ringback(&mut self, id: CallId, now: Time) -> Option<Vec<u8>> {
         let media_ip = self.cfg.media.as_ref()?.address;
         let country = self.leg_policy(id, Leg::A).ringback?;
@@ -308,14 +309,14 @@ impl Gateway {
         }
         let stream = *call.media_streams.first()?;
         let (offered, _) = call.media_offer.lines.first()?.as_ref()?;
-        let voice = offered
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case("PCMU") || f.name.eq_ignore_ascii_case("PCMA"))?
-            .clone();
+        // The caller's first codec the gateway can encode (G.711 preferred:
+        // the cheapest, and what the final answer most likely keeps).
+        let g711 = offered.iter().find(|f| matches!(negotiate::codec_of(f), Some(Codec::Pcmu | Codec::Pcma)));
+        let voice = g711.or_else(|| offered.iter().find(|f| negotiate::codec_of(f).is_some()))?.clone();
+        let codec = negotiate::codec_of(&voice)?;
         let te = offered.iter().find(|f| f.name.eq_ignore_ascii_case("telephone-event")).cloned();
-        let gen = crate::media::tone::ringback(&country, 8000)?;
+        let gen = crate::media::tone::ringback(&country, codec.sample_rate())?;
         let port = self.relay.port(stream, Side::A)?;
-        let law = if voice.name.eq_ignore_ascii_case("PCMU") { Law::Ulaw } else { Law::Alaw };
         let mut formats = vec![voice.clone()];
         formats.extend(te);
         let pts: Vec<String> = formats.iter().map(|f| f.pt.to_string()).collect();
@@ -328,7 +329,8 @@ impl Gateway {
             ip_type = if media_ip.is_ipv4() { "IP4" } else { "IP6" },
         );
         for f in &formats {
-            sdp.push_str(&format!("a=rtpmap:{} {}/{}\r\n", f.pt, f.name, f.clock));
+            let channels = f.channels.map(|c| format!("/{c}")).unwrap_or_default();
+            sdp.push_str(&format!("a=rtpmap:{} {}/{}{channels}\r\n", f.pt, f.name, f.clock));
             if let Some(p) = &f.fmtp {
                 sdp.push_str(&format!("a=fmtp:{} {p}\r\n", f.pt));
             }
@@ -343,7 +345,7 @@ impl Gateway {
         }
         sdp.push_str("a=sendrecv\r\n");
         let ssrc = (self.rng.next_u64() >> 32) as u32;
-        self.relay.start_tone(stream, Side::A, Playback { gen, law, pt: voice.pt, ssrc }, now);
+        self.relay.start_tone(stream, Side::A, Playback { gen, codec, pt: voice.pt, ssrc }, now);
         if let Some(c) = self.calls.get_mut(&id) {
             c.media_early = Some(voice.clone());
             let _in = c.span.enter();

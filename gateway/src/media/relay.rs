@@ -248,16 +248,75 @@ pub enum Law {
     Alaw,
 }
 
-/// Audio the gateway itself plays toward a leg's peer (ringback), as its
-/// own RTP stream: 20 ms G.711 frames from a tone generator.
-#[derive(Debug, Clone)]
+/// Audio the gateway itself plays toward a leg's peer (ringback, comfort
+/// noise): 20 ms frames of the leg's codec from a generator.
+#[derive(Debug)]
 struct Injector {
     gen: Signal,
-    law: Law,
+    enc: InjectCodec,
     pt: u8,
     /// Names the stream when it is the first thing sent toward the leg.
     ssrc: u32,
     next: Time,
+}
+
+/// How an injector encodes: G.711 by table, any other codec by its encoder.
+enum InjectCodec {
+    G711(Law),
+    Encoder(Codec, Box<crate::media::codec::Encoder>),
+}
+
+impl std::fmt::Debug for InjectCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InjectCodec::G711(l) => write!(f, "G711({l:?})"),
+            InjectCodec::Encoder(c, _) => write!(f, "Encoder({c:?})"),
+        }
+    }
+}
+
+impl InjectCodec {
+    /// The encoder for `codec` (`None` if its library cannot start).
+    fn new(codec: Codec) -> Option<InjectCodec> {
+        Some(match codec {
+            Codec::Pcmu => InjectCodec::G711(Law::Ulaw),
+            Codec::Pcma => InjectCodec::G711(Law::Alaw),
+            c => InjectCodec::Encoder(c, Box::new(crate::media::codec::Encoder::new(c).ok()?)),
+        })
+    }
+
+    /// PCM samples in 20 ms, and the RTP timestamp step.
+    fn frame(&self) -> (usize, u32) {
+        match self {
+            InjectCodec::G711(_) => (INJECT_FRAME, INJECT_FRAME as u32),
+            InjectCodec::Encoder(c, _) => (c.samples(20), c.rtp_clock() / 50),
+        }
+    }
+
+    /// Encode `pcm` after `out`'s header; false when it cannot.
+    fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> bool {
+        let at = out.len();
+        match self {
+            InjectCodec::G711(law) => {
+                out.resize(at + pcm.len(), 0);
+                match law {
+                    Law::Ulaw => crate::media::g711::encode_ulaw(pcm, &mut out[at..]),
+                    Law::Alaw => crate::media::g711::encode_alaw(pcm, &mut out[at..]),
+                };
+                true
+            }
+            InjectCodec::Encoder(_, e) => {
+                out.resize(at + 1500, 0);
+                match e.encode(pcm, &mut out[at..]) {
+                    Ok(n) => {
+                        out.truncate(at + n);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        }
+    }
 }
 
 /// What an injector plays.
@@ -277,12 +336,12 @@ impl Signal {
     }
 }
 
-/// What to play toward a leg: a tone, as G.711 `law` at payload type
-/// `pt`, in an RTP stream of its own (`ssrc`).
+/// What to play toward a leg: a tone (made at `codec`'s sample rate), as
+/// `codec` at payload type `pt`, in an RTP stream of its own (`ssrc`).
 #[derive(Debug, Clone)]
 pub struct Playback {
     pub gen: ToneGenerator,
-    pub law: Law,
+    pub codec: Codec,
     pub pt: u8,
     pub ssrc: u32,
 }
@@ -406,7 +465,7 @@ impl DigitPlayer {
 const INJECT_FRAME: usize = 160;
 const INJECT_PTIME: std::time::Duration = std::time::Duration::from_millis(20);
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Leg {
     /// Our RTP port facing this leg's peer (RTCP is +1).
     port: u16,
@@ -509,9 +568,9 @@ struct Rewrite {
     /// sequence number and timestamp of the next frame it sends.
     codec: Option<CodecPath>,
     /// Comfort noise (RFC 3389) received at this payload type is played as
-    /// noise in `noise_law` toward the other leg, which has no CN.
+    /// noise in `noise_codec` toward the other leg, which has no CN.
     cn_pt: u8,
-    noise_law: Option<Law>,
+    noise_codec: Option<Codec>,
 }
 
 /// One direction through a codec transcoder.
@@ -541,7 +600,7 @@ impl Default for Rewrite {
             last_event_ts: None,
             codec: None,
             cn_pt: NO_PT,
-            noise_law: None,
+            noise_codec: None,
         }
     }
 }
@@ -859,11 +918,7 @@ impl Relay {
             last_event_ts: old.last_event_ts,
             codec,
             cn_pt: plan.comfort_noise.filter(|pt| *pt < 128).unwrap_or(NO_PT),
-            noise_law: match plan.codec {
-                Some(Codec::Pcmu) => Some(Law::Ulaw),
-                Some(Codec::Pcma) => Some(Law::Alaw),
-                _ => None,
-            },
+            noise_codec: plan.codec,
             ..Rewrite::default()
         };
         for &(pt_in, pt_out) in &plan.pt_map {
@@ -923,8 +978,9 @@ impl Relay {
     /// that leg, on [`Relay::stop_tone`], or when the stream closes.
     pub fn start_tone(&mut self, id: StreamId, side: Side, play: Playback, now: Time) {
         if let Some(leg) = self.streams.get_mut(&id).map(|s| &mut s.legs[side as usize]) {
-            let Playback { gen, law, pt, ssrc } = play;
-            leg.inject = Some(Injector { gen: Signal::Tone(Box::new(gen)), law, pt, ssrc, next: now });
+            let Playback { gen, codec, pt, ssrc } = play;
+            let Some(enc) = InjectCodec::new(codec) else { return };
+            leg.inject = Some(Injector { gen: Signal::Tone(Box::new(gen)), enc, pt, ssrc, next: now });
             self.injecting.insert((id, side as u8));
         }
     }
@@ -1114,20 +1170,20 @@ impl Relay {
             let Some(to) = to else { continue };
             if let Some(inj) = leg.inject.as_mut() {
                 while inj.next <= now {
-                    let mut pcm = [0i16; INJECT_FRAME];
-                    inj.gen.fill(&mut pcm);
-                    let h = leg.out.injected_audio(inj.next, INJECT_FRAME as u32, inj.ssrc);
+                    let (samples, step) = inj.enc.frame();
+                    let mut pcm = [0i16; 960];
+                    let pcm = &mut pcm[..samples.min(960)];
+                    inj.gen.fill(pcm);
+                    let h = leg.out.injected_audio(inj.next, step, inj.ssrc);
                     let mut p = Vec::with_capacity(12 + INJECT_FRAME + 16);
                     p.extend_from_slice(&[0x80, inj.pt | if h.marker { 0x80 } else { 0 }]);
                     p.extend_from_slice(&h.seq.to_be_bytes());
                     p.extend_from_slice(&h.ts.to_be_bytes());
                     p.extend_from_slice(&h.ssrc.to_be_bytes());
-                    p.resize(12 + INJECT_FRAME, 0);
-                    match inj.law {
-                        Law::Ulaw => crate::media::g711::encode_ulaw(&pcm, &mut p[12..]),
-                        Law::Alaw => crate::media::g711::encode_alaw(&pcm, &mut p[12..]),
-                    };
                     inj.next = inj.next + INJECT_PTIME;
+                    if !inj.enc.encode(pcm, &mut p) {
+                        continue;
+                    }
                     let len = p.len();
                     p.resize(len + 16, 0);
                     if let Some(len) = protect(&mut leg.srtp_out, false, &mut p, len, &mut self.counters) {
@@ -1315,7 +1371,7 @@ impl Relay {
             self.counters.comfort_noise += 1;
             let level = payload_offset(&buf[..len]).and_then(|off| buf[..len].get(off)).copied().unwrap_or(127);
             let out_pt = rw.pt_map.get(usize::from(rw.voice_pt)).copied().unwrap_or(NO_PT);
-            if let (Some(law), true) = (rw.noise_law, out_pt != NO_PT) {
+            if let (Some(codec), true) = (rw.noise_codec, out_pt != NO_PT) {
                 let out_leg = &mut stream.legs[out_side];
                 match out_leg.inject.as_mut() {
                     Some(Injector { gen: Signal::Noise(n), .. }) => n.set_level(level),
@@ -1324,8 +1380,10 @@ impl Relay {
                     None => {
                         let seed = id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ out_side as u64;
                         let gen = Signal::Noise(ComfortNoise::new(level, seed));
-                        out_leg.inject = Some(Injector { gen, law, pt: out_pt, ssrc: seed as u32, next: now });
-                        self.injecting.insert((id, out_side as u8));
+                        if let Some(enc) = InjectCodec::new(codec) {
+                            out_leg.inject = Some(Injector { gen, enc, pt: out_pt, ssrc: seed as u32, next: now });
+                            self.injecting.insert((id, out_side as u8));
+                        }
                     }
                 }
             }
@@ -1717,7 +1775,7 @@ mod tests {
         r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
         r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
         let gen = crate::media::tone::ringback("us", 8000).expect("us ringback");
-        r.start_tone(s, Side::A, Playback { gen, law: Law::Ulaw, pt: 0, ssrc: 0x1234_5678 }, Time::ZERO);
+        r.start_tone(s, Side::A, Playback { gen, codec: Codec::Pcmu, pt: 0, ssrc: 0x1234_5678 }, Time::ZERO);
         assert_eq!(r.poll_timeout(), Some(Time::ZERO));
         let mut out = Vec::new();
         r.handle_timeout(Time::from_millis(40), &mut out);
