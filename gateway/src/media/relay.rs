@@ -630,6 +630,10 @@ fn payload_offset(p: &[u8]) -> Option<usize> {
 /// G.711 from 60 ms of G.729 is 480 bytes) and SRTP's tag.
 pub const MEDIA_BUFFER: usize = 2048;
 
+/// Transcoded audio is its own source toward the sequencer: the source's
+/// SSRC with these bits flipped.
+const TRANSCODED_SSRC: u32 = 0x7c0d_ec00;
+
 /// Room kept at the end of a packet buffer for SRTP's authentication tag.
 const SRTP_TAG_ROOM: usize = 16;
 
@@ -660,6 +664,10 @@ fn through_codec(
     hdr.copy_from_slice(&buf[..12]);
     hdr[0] = 0x80;
     let in_ts = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+    // A source of its own for the sequencer: a switch between transcoded
+    // and relayed audio (a re-INVITE changing codecs) is rebased, not a jump.
+    let ssrc = u32::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]) ^ TRANSCODED_SSRC;
+    hdr[8..12].copy_from_slice(&ssrc.to_be_bytes());
     let scale = c.tc.to().rtp_clock() / c.tc.from().rtp_clock().max(1);
     let mut first = None;
     let mut frame = [0u8; 1500];
@@ -673,17 +681,17 @@ fn through_codec(
         hdr[1] &= 0x7f;
         out.out.relayed(&mut hdr, now);
         let len = 12 + n;
-        let (target, cap): (&mut [u8], usize) = if first.is_none() {
-            let cap = buf.len();
-            (&mut buf[..], cap)
+        // The first frame goes out in place; later ones (rare: the out
+        // packetization time is shorter than the in one) in packets of
+        // their own, queued only once complete and protected.
+        let mut own = Vec::new();
+        let target: &mut [u8] = if first.is_none() {
+            &mut buf[..]
         } else {
-            // Rare: the out packetization time is shorter than the in one.
-            extra.push_back((fwd.from_port, fwd.to, vec![0u8; len + SRTP_TAG_ROOM]));
-            let Some(last) = extra.back_mut() else { break };
-            let cap = last.2.len();
-            (&mut last.2[..], cap)
+            own.resize(len + SRTP_TAG_ROOM, 0);
+            &mut own[..]
         };
-        if cap < len {
+        if target.len() < len {
             break;
         }
         target[..12].copy_from_slice(&hdr);
@@ -697,8 +705,9 @@ fn through_codec(
         counters.rtp_forwarded += 1;
         if first.is_none() {
             first = Some((fwd, sent));
-        } else if let Some(last) = extra.back_mut() {
-            last.2.truncate(sent);
+        } else {
+            own.truncate(sent);
+            extra.push_back((fwd.from_port, fwd.to, own));
         }
     }
     first
@@ -1579,6 +1588,31 @@ mod tests {
         r.set_plan(s, Side::B, &DirectionPlan { pt_map: vec![(0, 0)], ..DirectionPlan::default() }, 20).expect("g711");
         assert_eq!(r.transcoders(), 1);
         r.close(s);
+        assert_eq!(r.transcoders(), 0);
+    }
+
+    #[test]
+    fn a_re_invite_from_transcoded_to_relayed_audio_keeps_one_stream() {
+        let mut r = Relay::new(&RelayConfig::default());
+        let (s, [pa, _]) = r.open().expect("open");
+        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
+        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        r.set_plan(s, Side::A, &plan(Codec::Pcmu, Codec::G722, (0, 9)), 20).expect("plan");
+        let from = addr("192.0.2.10:30000");
+        let mut seen = Vec::new();
+        for i in 0..6u16 {
+            if i == 3 {
+                // The far end now takes PCMU: relayed as is.
+                let same = DirectionPlan { pt_map: vec![(0, 0)], clock: 8000, ..DirectionPlan::default() };
+                r.set_plan(s, Side::A, &same, 20).expect("plan");
+            }
+            let mut buf = rtp(500 + i);
+            buf.resize(MEDIA_BUFFER, 0);
+            r.handle_packet(Time::from_millis(20 * u64::from(i)), pa, from, &mut buf, 172).expect("fwd");
+            seen.push((u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]), u16::from_be_bytes([buf[2], buf[3]])));
+        }
+        assert!(seen.iter().all(|(ssrc, _)| *ssrc == seen[0].0), "one SSRC: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[1].1 == w[0].1.wrapping_add(1)), "sequence +1: {seen:?}");
         assert_eq!(r.transcoders(), 0);
     }
 
