@@ -24,6 +24,17 @@ pub const MEDIA_PACKET_MAX: usize = 2048;
 /// authentication tag, transcoding growth).
 pub const MEDIA_HEADROOM: usize = 64;
 
+/// How the production media sockets reach the kernel (`[media] io` and
+/// `[media] connect`); the simulation ignores it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaIo {
+    /// Receives and sends through io_uring (`io = "uring"`), one
+    /// submission per round; otherwise `recvmmsg`/`sendmmsg` per socket.
+    pub uring: bool,
+    /// Connect a port's send socket to the destination it keeps sending to.
+    pub connect: bool,
+}
+
 /// Why a media socket could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

@@ -17,3 +17,4 @@ pub mod net;
 pub mod tokio_shell;
 #[cfg(feature = "sim")]
 pub mod turmoil_net;
+pub mod uring;
