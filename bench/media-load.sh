@@ -24,10 +24,10 @@
 #   DURATION    seconds of load per rate                      (10)
 #   CALLS       concurrent calls (streams) per relay, at most 1000; per-stream rate = rate / CALLS (1000)
 #   SUTS        systems                                        (bridgehead rtpengine)
-#               bridgehead:IO[+connect] runs Bridgehead with `[media] io = "IO"`
-#               (epoll, uring) and `connect = true` or false, as a system of its
-#               own (bridgehead alone: the gateway's defaults), to compare them
-#               in one run
+#               bridgehead:KEY=VALUE[,KEY=VALUE] runs Bridgehead with those
+#               `[media]` settings as a system of its own, to compare settings
+#               in one run (e.g. "bridgehead:connect=false bridgehead:connect=true");
+#               bridgehead alone: the gateway's defaults
 #   MODES       rtp (RTP -> RTP), srtp (RTP -> SRTP toward B)  (rtp srtp)
 #   SUT_CPU     CPU the systems under test are pinned to       (1)
 #   GEN_CPU     CPU the load generators are pinned to          (0)
@@ -181,14 +181,8 @@ start_target() { # start_target SUT MODE INDEX
     bridgehead*)
       local teams_srtp=false media_io=""
       case $sut in
-        bridgehead:*)
-          local v=${sut#bridgehead:} connect=false
-          case $v in *+connect) connect=true v=${v%+connect} ;; esac
-          media_io="io = \"$v\"
-connect = $connect"
-          ;;
+        bridgehead:*) media_io=$(tr ',' '\n' <<<"${sut#bridgehead:}" | sed 's/=/ = /') ;;
       esac
-      [ "$mode" = srtp ] && teams_srtp=true
       cat >"$dir/gateway.toml" <<EOF
 # Bridgehead under media load (bench/media-load.sh): rtpload is both the
 # operator and the one Teams proxy; media anchored on loopback.

@@ -74,9 +74,6 @@ struct RawMedia {
     operator: RawLegPolicy,
     #[serde(default)]
     teams: RawLegPolicy,
-    /// How media sockets reach the kernel: "epoll" (recvmmsg/sendmmsg per
-    /// socket) or "uring" (io_uring, one submission per round).
-    io: Option<String>,
     /// Connect a port's send socket to the destination it keeps sending to.
     connect: Option<bool>,
 }
@@ -250,8 +247,7 @@ pub struct Config {
     pub seed: Option<u64>,
     /// SIGTERM: stop taking calls, wait this long for calls to end.
     pub drain_timeout: Duration,
-    /// How the shell's media sockets reach the kernel (`[media] io`,
-    /// `[media] connect`).
+    /// How the shell's media sockets use the kernel (`[media] connect`).
     pub media_io: crate::io::media::MediaIo,
 }
 
@@ -371,18 +367,10 @@ impl Config {
             errors.push(err("sip.sbc_header", "control characters are not allowed"));
         }
         let defaults = crate::io::media::MediaIo::default();
-        let media_io = raw.media.as_ref().map_or(defaults, |m| crate::io::media::MediaIo {
-            uring: match m.io.as_deref() {
-                None => defaults.uring,
-                Some("epoll") => false,
-                Some("uring") => true,
-                Some(other) => {
-                    errors.push(err("media.io", format!("'{other}' is neither \"epoll\" nor \"uring\"")));
-                    false
-                }
-            },
-            connect: m.connect.unwrap_or(defaults.connect),
-        });
+        let media_io = raw
+            .media
+            .as_ref()
+            .map_or(defaults, |m| crate::io::media::MediaIo { connect: m.connect.unwrap_or(defaults.connect) });
         let media = raw.media.as_ref().and_then(|m| {
             let address = match &m.address {
                 Some(a) => match a.parse::<std::net::IpAddr>() {
@@ -498,12 +486,11 @@ mod tests {
         let errs = Config::from_toml(&bad).unwrap_err();
         assert!(errs.iter().any(|e| e.field == "media.port_max"), "{errs:?}");
         assert_eq!(c.media_io, crate::io::media::MediaIo::default());
-        let io = EXAMPLE.replace("port_max = 59999", "port_max = 59999\nio = \"uring\"\nconnect = true");
-        let io = Config::from_toml(&io).expect("io = uring").media_io;
-        assert_eq!(io, crate::io::media::MediaIo { uring: true, connect: true });
-        let errs =
-            Config::from_toml(&EXAMPLE.replace("port_max = 59999", "port_max = 59999\nio = \"poll\"")).unwrap_err();
-        assert!(errs.iter().any(|e| e.field == "media.io" && e.reason.contains("'poll'")), "{errs:?}");
+        let off = EXAMPLE.replace("connect = true", "connect = false");
+        assert_eq!(
+            Config::from_toml(&off).expect("connect = false").media_io,
+            crate::io::media::MediaIo { connect: false }
+        );
         assert_eq!(m.teams.codecs, ["PCMU", "PCMA"]);
         assert_eq!(m.teams.telephone_event_pt, Some(101));
         assert!(m.teams.srtp && !m.operator.srtp, "SRTP toward Teams only");

@@ -36,7 +36,6 @@ use tokio::io::Interest;
 use tracing::{debug, warn};
 
 use super::media::{MediaBatch, MediaError, MediaIo, MediaPacket, MediaSockets, MEDIA_PACKET_MAX};
-use super::uring::{Received, Ring};
 
 /// Receive buffer asked for each media socket. The kernel doubles it and
 /// charges each packet its buffer's true size: 64 KB holds 157 packets of
@@ -144,14 +143,9 @@ pub struct EpollMedia {
     sockets: HashMap<u16, PortSockets, BuildHasherDefault<PortHasher>>,
     /// Connect send sockets to repeated destinations (`[media] connect`).
     connect: bool,
-    /// Receives and sends through io_uring (`[media] io = "uring"`).
-    ring: Option<Ring>,
     /// Per packet of the batch being sent: the socket and the destination
     /// to name (`None`: connected), if it goes.
     routes: Vec<Option<(RawFd, Option<SocketAddr>)>>,
-    /// The ready sockets of one io_uring receive round.
-    recv_fds: Vec<RawFd>,
-    recv_ports: Vec<u16>,
     /// The last `epoll_wait`'s ready sockets (their port in `u64`), and
     /// the next to read.
     events: Vec<libc::epoll_event>,
@@ -175,7 +169,6 @@ impl std::fmt::Debug for EpollMedia {
         f.debug_struct("EpollMedia")
             .field("sockets", &self.sockets.len())
             .field("connect", &self.connect)
-            .field("uring", &self.ring.is_some())
             .field("counters", &self.counters)
             .finish()
     }
@@ -235,21 +228,8 @@ impl EpollMedia {
         Self::with_io(MediaIo::default())
     }
 
-    /// A new, empty set as `io` says; io_uring falls back to
-    /// recvmmsg/sendmmsg, with a warning, where the kernel (or a
-    /// container's policy) refuses it.
+    /// A new, empty set as `io` says.
     pub fn with_io(io: MediaIo) -> Result<Self, MediaError> {
-        let ring = if io.uring {
-            match Ring::new() {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    warn!(error = %e, "io_uring unavailable: media sockets use recvmmsg/sendmmsg");
-                    None
-                }
-            }
-        } else {
-            None
-        };
         // SAFETY: epoll_create1 takes no pointers; a non-negative result
         // is a new descriptor that nothing else owns.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -266,10 +246,7 @@ impl EpollMedia {
             epoll,
             sockets: HashMap::default(),
             connect: io.connect,
-            ring,
             routes: Vec::new(),
-            recv_fds: Vec::new(),
-            recv_ports: Vec::new(),
             events: vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS],
             ready: 0,
             cursor: 0,
@@ -286,11 +263,6 @@ impl EpollMedia {
 
     pub fn counters(&self) -> EpollCounters {
         self.counters
-    }
-
-    /// Whether the sockets go through io_uring.
-    pub fn uses_uring(&self) -> bool {
-        self.ring.is_some()
     }
 
     /// Ready sockets from `epoll_wait` without waiting.
@@ -372,50 +344,6 @@ impl EpollMedia {
         batch.commit(kept);
         self.counters.received += kept as u64;
         Ok(got < want)
-    }
-
-    /// One io_uring round: one receive per ready socket (as many as the
-    /// batch has room for), all in one submission.
-    fn recv_round(&mut self, batch: &mut MediaBatch) {
-        let Some(ring) = self.ring.as_mut() else { return };
-        let room = batch.capacity().saturating_sub(batch.len()).min(super::uring::SLOTS);
-        self.recv_fds.clear();
-        self.recv_ports.clear();
-        while self.cursor < self.ready && self.recv_fds.len() < room {
-            let tag = self.events[self.cursor].u64;
-            self.cursor += 1;
-            let port = tag as u16;
-            if let Some(fd) = self.sockets.get(&port).and_then(|s| s.fd(tag)) {
-                self.recv_fds.push(fd);
-                self.recv_ports.push(port);
-            }
-        }
-        let spare = batch.spare_mut();
-        let results = ring.recv(&self.recv_fds, spare);
-        let mut kept = 0;
-        for (i, r) in results.iter().enumerate() {
-            match *r {
-                Received::Packet { len, from: Some(from), truncated: false } => {
-                    spare.swap(kept, i);
-                    let p: &mut MediaPacket = &mut spare[kept];
-                    (p.port, p.from, p.len) = (self.recv_ports[i], from, len);
-                    kept += 1;
-                    // It may hold more: the next epoll_wait says.
-                    self.more = true;
-                }
-                Received::Packet { .. } => {
-                    self.counters.dropped_truncated += 1;
-                    self.more = true;
-                }
-                Received::Empty => {}
-                Received::Failed(errno) => {
-                    debug!(port = self.recv_ports[i], errno, "media receive");
-                    self.counters.recv_errors += 1;
-                }
-            }
-        }
-        batch.commit(kept);
-        self.counters.received += kept as u64;
     }
 
     /// Where a packet from our `port` to `to` goes out: the socket and the
@@ -571,10 +499,6 @@ impl MediaSockets for EpollMedia {
                     break;
                 }
             }
-            if self.ring.is_some() {
-                self.recv_round(batch);
-                continue;
-            }
             let tag = self.events[self.cursor].u64;
             let port = tag as u16;
             let Some(fd) = self.sockets.get(&port).and_then(|s| s.fd(tag)) else {
@@ -606,18 +530,11 @@ impl MediaSockets for EpollMedia {
             .zip(&routes)
             .filter_map(|(p, r)| Some((r.as_ref()?, p.outgoing()?.2)))
             .map(|(&(fd, to), data)| (fd, to, data));
-        if let Some(ring) = self.ring.as_mut() {
-            let out = ring.send(outgoing);
-            self.counters.sent += out.sent;
-            self.counters.dropped_send_full += out.would_block;
-            self.counters.send_errors += out.failed;
-        } else {
-            // One sendmmsg per run of packets leaving from one socket.
-            let mut rest = outgoing.peekable();
-            while let Some(&(fd, _, _)) = rest.peek() {
-                let run = std::iter::from_fn(|| rest.next_if(|&(f, _, _)| f == fd)).map(|(_, to, d)| (to, d));
-                self.send_run(fd, run);
-            }
+        // One sendmmsg per run of packets leaving from one socket.
+        let mut rest = outgoing.peekable();
+        while let Some(&(fd, _, _)) = rest.peek() {
+            let run = std::iter::from_fn(|| rest.next_if(|&(f, _, _)| f == fd)).map(|(_, to, d)| (to, d));
+            self.send_run(fd, run);
         }
         self.routes = routes;
     }
@@ -649,17 +566,10 @@ mod tests {
     use std::time::Duration;
 
     /// Every way the production sockets can reach the kernel.
-    const MODES: [MediaIo; 4] = [
-        MediaIo { uring: false, connect: false },
-        MediaIo { uring: false, connect: true },
-        MediaIo { uring: true, connect: false },
-        MediaIo { uring: true, connect: true },
-    ];
+    const MODES: [MediaIo; 2] = [MediaIo { connect: false }, MediaIo { connect: true }];
 
     fn media(io: MediaIo) -> EpollMedia {
-        let m = EpollMedia::with_io(io).expect("epoll");
-        assert_eq!(m.uses_uring(), io.uring, "io_uring is available here");
-        m
+        EpollMedia::with_io(io).expect("epoll")
     }
 
     /// Each test runs its body in every mode.

@@ -24,15 +24,20 @@ pub const MEDIA_PACKET_MAX: usize = 2048;
 /// authentication tag, transcoding growth).
 pub const MEDIA_HEADROOM: usize = 64;
 
-/// How the production media sockets reach the kernel (`[media] io` and
-/// `[media] connect`); the simulation ignores it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How the production media sockets use the kernel (`[media] connect`);
+/// the simulation ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaIo {
-    /// Receives and sends through io_uring (`io = "uring"`), one
-    /// submission per round; otherwise `recvmmsg`/`sendmmsg` per socket.
-    pub uring: bool,
-    /// Connect a port's send socket to the destination it keeps sending to.
+    /// Connect a port's send socket to the destination it keeps sending
+    /// to (a connected twin, `SO_REUSEPORT`): the send names no address
+    /// and the kernel reuses the socket's cached route.
     pub connect: bool,
+}
+
+impl Default for MediaIo {
+    fn default() -> Self {
+        MediaIo { connect: true }
+    }
 }
 
 /// Why a media socket could not be set up.

@@ -17,4 +17,3 @@ pub mod net;
 pub mod tokio_shell;
 #[cfg(feature = "sim")]
 pub mod turmoil_net;
-pub mod uring;
