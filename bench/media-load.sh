@@ -183,6 +183,7 @@ start_target() { # start_target SUT MODE INDEX
       case $sut in
         bridgehead:*) media_io=$(tr ',' '\n' <<<"${sut#bridgehead:}" | sed 's/=/ = /') ;;
       esac
+      [ "$mode" = srtp ] && teams_srtp=true
       cat >"$dir/gateway.toml" <<EOF
 # Bridgehead under media load (bench/media-load.sh): rtpload is both the
 # operator and the one Teams proxy; media anchored on loopback.

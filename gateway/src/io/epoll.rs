@@ -8,7 +8,15 @@
 //! [`EpollMedia::recv_batch`] asks `epoll_wait(0)` for ready sockets and
 //! reads each with `recvmmsg` (up to [`RECV_BURST`] datagrams) until a
 //! short batch, never until `EAGAIN`; [`EpollMedia::send_batch`] sends
-//! consecutive packets leaving from the same port with one `sendmmsg`.
+//! consecutive packets leaving from the same socket with one `sendmmsg`.
+//!
+//! Connected sends (`[media] connect`, [`CONNECT_AFTER`]): a port that
+//! keeps sending to one destination gets a twin socket on the same port
+//! (`SO_REUSEPORT`), connected to it, and those packets leave through the
+//! twin naming no address (the kernel reuses the route cached in the
+//! socket). The kernel gives the twin only its peer's datagrams and the
+//! unconnected socket everything else; both are watched (the twin's event
+//! carries [`CONNECTED_TAG`]), so a new source still reaches the relay.
 //!
 //! Level-triggered, on purpose: a socket left with data (the batch or the
 //! loop's budget full, a read error) is reported again by the next
