@@ -151,6 +151,11 @@ pub struct EpollMedia {
     sockets: HashMap<u16, PortSockets, BuildHasherDefault<PortHasher>>,
     /// Connect send sockets to repeated destinations (`[media] connect`).
     connect: bool,
+    /// Connected twins open, and the open-file limit they may not take
+    /// more than half of (with the media sockets): the rest stays for new
+    /// calls' ports and connections.
+    twins: usize,
+    fd_limit: usize,
     /// Per packet of the batch being sent: the socket and the destination
     /// to name (`None`: connected), if it goes.
     routes: Vec<Option<(RawFd, Option<SocketAddr>)>>,
@@ -254,6 +259,8 @@ impl EpollMedia {
             epoll,
             sockets: HashMap::default(),
             connect: io.connect,
+            twins: 0,
+            fd_limit: open_file_limit(),
             routes: Vec::new(),
             events: vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS],
             ready: 0,
@@ -359,6 +366,7 @@ impl EpollMedia {
     /// `connect`, a destination that repeats [`CONNECT_AFTER`] times in a
     /// row gets the port's connected socket.
     fn route(&mut self, port: u16, to: SocketAddr) -> Option<(RawFd, Option<SocketAddr>)> {
+        let fds_in_use = self.sockets.len() + self.twins;
         let s = self.sockets.get_mut(&port)?;
         if s.peer == Some(to) {
             if let Some(c) = &s.conn {
@@ -367,13 +375,19 @@ impl EpollMedia {
         }
         if self.connect && !s.no_connect {
             if s.candidate == Some(to) {
-                s.hits += 1;
+                s.hits = s.hits.saturating_add(1);
             } else {
                 (s.candidate, s.hits) = (Some(to), 1);
             }
-            if s.hits >= CONNECT_AFTER {
+            // A new twin only while the media sockets and twins hold less
+            // than half the open-file limit; later, when calls ended.
+            let room = s.conn.is_some() || fds_in_use * 2 < self.fd_limit;
+            if s.hits >= CONNECT_AFTER && room {
                 (s.candidate, s.hits) = (None, 0);
-                match connect_port(self.epoll.as_raw_fd(), port, s, to) {
+                let had_twin = s.conn.is_some();
+                let connected = connect_port(self.epoll.as_raw_fd(), port, s, to);
+                self.twins += usize::from(!had_twin && s.conn.is_some());
+                match connected {
                     Ok(fd) => {
                         self.counters.connects += 1;
                         return Some((fd, None));
@@ -558,13 +572,26 @@ impl MediaSockets for EpollMedia {
 }
 
 impl EpollMedia {
-    fn unwatch(&self, s: PortSockets) {
+    fn unwatch(&mut self, s: PortSockets) {
         let epoll = self.epoll.as_raw_fd();
         let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, s.sock.as_raw_fd(), 0);
         if let Some(c) = &s.conn {
             let _ = epoll_ctl(epoll, libc::EPOLL_CTL_DEL, c.as_raw_fd(), 0);
+            self.twins -= 1;
         }
     }
+}
+
+/// The process's soft open-file limit (`RLIMIT_NOFILE`; 1,024 if unknown).
+fn open_file_limit() -> usize {
+    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into `l`, which lives across the
+    // call.
+    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) };
+    if r < 0 {
+        return 1024;
+    }
+    usize::try_from(l.rlim_cur).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -712,6 +739,33 @@ mod tests {
         let p = UdpSocket::bind("127.0.0.1:0").expect("peer");
         p.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
         p
+    }
+
+    /// Twins take at most half the open-file limit with the media sockets;
+    /// a port without one still sends, naming the address.
+    #[tokio::test(flavor = "current_thread")]
+    async fn twins_stay_within_half_the_open_file_limit() {
+        let mut media = media(MediaIo { connect: true });
+        media.fd_limit = 6;
+        let ports = [
+            media.open(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("open"),
+            media.open(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("open"),
+        ];
+        let a = peer();
+        let a_at = a.local_addr().expect("a");
+        let n = 2 * CONNECT_AFTER as usize;
+        for &port in &ports {
+            send_from(&mut media, port, a_at, n, "rtp").await;
+            expect_at(&a, port, n, "rtp");
+        }
+        // 2 sockets + 1 twin = 3 = half of 6: the second port got none.
+        assert_eq!((media.counters().connects, media.twins), (1, 1));
+        media.close(ports[0]);
+        assert_eq!(media.twins, 0);
+        send_from(&mut media, ports[1], a_at, n, "rtp").await;
+        expect_at(&a, ports[1], n, "rtp");
+        assert_eq!((media.counters().connects, media.twins), (2, 1));
+        assert_eq!(media.counters().send_errors, 0);
     }
 
     /// `n` datagrams at `peer`, all from our `port`, in order.
