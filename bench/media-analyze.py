@@ -68,8 +68,10 @@ TRACING = ("perf_", "__traceiter_", "syscall_trace", "trace_")
 # Kernel entry points of the system calls (inclusive cost from the call chains).
 # A tuple per system call: its frame names (a tail call may hide the
 # outer one: `__sys_recvmmsg` jumps to `do_recvmmsg`), the largest counts.
-SEND = (("__sys_sendto",), ("__sys_sendmsg",), ("__sys_sendmmsg",))
-RECV = (("__sys_recvfrom",), ("__sys_recvmsg",), ("__sys_recvmmsg", "do_recvmmsg"))
+# Sends and receives issued through io_uring (Bridgehead's `[media] io =
+# "uring"`) count by their io_uring handlers, inside `io_uring_enter`.
+SEND = (("__sys_sendto",), ("__sys_sendmsg",), ("__sys_sendmmsg",), ("io_send",), ("io_sendmsg",))
+RECV = (("__sys_recvfrom",), ("__sys_recvmsg",), ("__sys_recvmmsg", "do_recvmmsg"), ("io_recvmsg",), ("io_recv",))
 POLL = (("do_epoll_wait",), ("do_epoll_pwait",))
 # The relay core (sans-IO) and the SRTP crypto crates it calls.
 CORE = ("gateway::media::", "gateway::b2bua::Gateway::handle_media", "aes::", "sha1", "hmac", "ctr::", "cipher::",
@@ -167,7 +169,7 @@ def profile_section(profiles):
     )
     out.append(
         "| system | mode | CPU/packet (profiled) | send syscall | receive syscalls | epoll_wait | other kernel "
-        "| perf tracing | relay core | userspace other | syscalls per packet (recv / send / epoll) "
+        "| perf tracing | relay core | userspace other | syscalls per packet (recv / send / epoll / io_uring) "
         "| context switches per 1k packets |"
     )
     out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
@@ -183,13 +185,14 @@ def profile_section(profiles):
         recv = sum(sc.get(k, 0) for k in ("recvfrom", "recvmsg", "recvmmsg")) / n
         send = sum(sc.get(k, 0) for k in ("sendto", "sendmsg", "sendmmsg")) / n
         poll = sum(sc.get(k, 0) for k in ("epoll_wait", "epoll_pwait")) / n
+        uring = sc.get("io_uring_enter", 0) / n
         total = sc.get("sys_enter", 0) / n
         cs = sc.get("context-switches", 0) * 1000 / n
         out.append(
             f"| {p['sut']} | {p['mode']} | {us:.2f} µs | {part('kernel_send')} | {part('kernel_recv')} | "
             f"{part('kernel_poll')} | {part('kernel_other')} | {part('tracing')} | {part('relay_core')} | "
             f"{part('user_other')} | "
-            f"{total:.2f} ({recv:.2f} / {send:.2f} / {poll:.3f}) | {cs:.1f} |"
+            f"{total:.2f} ({recv:.2f} / {send:.2f} / {poll:.3f} / {uring:.3f}) | {cs:.1f} |"
         )
     out.append("")
     for p in profiles:

@@ -24,6 +24,10 @@
 #   DURATION    seconds of load per rate                      (10)
 #   CALLS       concurrent calls (streams) per relay, at most 1000; per-stream rate = rate / CALLS (1000)
 #   SUTS        systems                                        (bridgehead rtpengine)
+#               bridgehead:KEY=VALUE[,KEY=VALUE] runs Bridgehead with those
+#               `[media]` settings as a system of its own, to compare settings
+#               in one run (e.g. "bridgehead:connect=false bridgehead:connect=true");
+#               bridgehead alone: the gateway's defaults
 #   MODES       rtp (RTP -> RTP), srtp (RTP -> SRTP toward B)  (rtp srtp)
 #   SUT_CPU     CPU the systems under test are pinned to       (1)
 #   GEN_CPU     CPU the load generators are pinned to          (0)
@@ -174,8 +178,11 @@ start_target() { # start_target SUT MODE INDEX
   local srtp_flag=() sut_pid gen_args=()
   [ "$mode" = srtp ] && srtp_flag=(--srtp)
   case $sut in
-    bridgehead)
-      local teams_srtp=false
+    bridgehead*)
+      local teams_srtp=false media_io=""
+      case $sut in
+        bridgehead:*) media_io=$(tr ',' '\n' <<<"${sut#bridgehead:}" | sed 's/=/ = /') ;;
+      esac
       [ "$mode" = srtp ] && teams_srtp=true
       cat >"$dir/gateway.toml" <<EOF
 # Bridgehead under media load (bench/media-load.sh): rtpload is both the
@@ -196,6 +203,7 @@ proxies = [ { address = "127.0.0.1:$uas_port", transport = "udp" } ]
 address = "127.0.0.1"
 port_min = $relay_min
 port_max = $relay_max
+$media_io
 
 [media.teams]
 srtp = $teams_srtp
@@ -211,7 +219,7 @@ EOF
       sut_pid=$!
       PIDS+=("$sut_pid")
       $A wait-udp "$sip_port" 10 || { tail -5 "$dir/sut.log" >&2; return 1; }
-      gen_args=(--sut bridgehead --gateway "127.0.0.1:$sip_port" --uac "127.0.0.1:$uac_port" --uas "127.0.0.1:$uas_port")
+      gen_args=(--sut bridgehead --sut-name "$sut" --gateway "127.0.0.1:$sip_port" --uac "127.0.0.1:$uac_port" --uas "127.0.0.1:$uas_port")
       ;;
     rtpengine)
       local threads=()

@@ -74,6 +74,8 @@ struct RawMedia {
     operator: RawLegPolicy,
     #[serde(default)]
     teams: RawLegPolicy,
+    /// Connect a port's send socket to the destination it keeps sending to.
+    connect: Option<bool>,
 }
 
 /// The codec policy toward one side.
@@ -245,6 +247,8 @@ pub struct Config {
     pub seed: Option<u64>,
     /// SIGTERM: stop taking calls, wait this long for calls to end.
     pub drain_timeout: Duration,
+    /// How the shell's media sockets use the kernel (`[media] connect`).
+    pub media_io: crate::io::media::MediaIo,
 }
 
 fn target(raw: &RawTarget, field: &str, errors: &mut Vec<ConfigError>) -> Option<Target> {
@@ -362,6 +366,11 @@ impl Config {
         if sbc_header.bytes().any(|b| b < 0x20) {
             errors.push(err("sip.sbc_header", "control characters are not allowed"));
         }
+        let defaults = crate::io::media::MediaIo::default();
+        let media_io = raw
+            .media
+            .as_ref()
+            .map_or(defaults, |m| crate::io::media::MediaIo { connect: m.connect.unwrap_or(defaults.connect) });
         let media = raw.media.as_ref().and_then(|m| {
             let address = match &m.address {
                 Some(a) => match a.parse::<std::net::IpAddr>() {
@@ -435,6 +444,7 @@ impl Config {
             listen,
             seed: raw.sip.seed,
             drain_timeout: Duration::from_secs(raw.shutdown.drain_timeout_s),
+            media_io,
         })
     }
 }
@@ -475,6 +485,12 @@ mod tests {
         let bad = EXAMPLE.replace("port_max = 59999", "port_max = 40001");
         let errs = Config::from_toml(&bad).unwrap_err();
         assert!(errs.iter().any(|e| e.field == "media.port_max"), "{errs:?}");
+        assert_eq!(c.media_io, crate::io::media::MediaIo::default());
+        let off = EXAMPLE.replace("connect = true", "connect = false");
+        assert_eq!(
+            Config::from_toml(&off).expect("connect = false").media_io,
+            crate::io::media::MediaIo { connect: false }
+        );
         assert_eq!(m.teams.codecs, ["PCMU", "PCMA"]);
         assert_eq!(m.teams.telephone_event_pt, Some(101));
         assert!(m.teams.srtp && !m.operator.srtp, "SRTP toward Teams only");

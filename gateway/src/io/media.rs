@@ -24,6 +24,22 @@ pub const MEDIA_PACKET_MAX: usize = 2048;
 /// authentication tag, transcoding growth).
 pub const MEDIA_HEADROOM: usize = 64;
 
+/// How the production media sockets use the kernel (`[media] connect`);
+/// the simulation ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaIo {
+    /// Connect a port's send socket to the destination it keeps sending
+    /// to (a connected twin, `SO_REUSEPORT`): the send names no address
+    /// and the kernel reuses the socket's cached route.
+    pub connect: bool,
+}
+
+impl Default for MediaIo {
+    fn default() -> Self {
+        MediaIo { connect: true }
+    }
+}
+
 /// Why a media socket could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

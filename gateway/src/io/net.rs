@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::warn;
 
 use super::epoll::EpollMedia;
-use super::media::{MediaError, MediaSockets};
+use super::media::{MediaError, MediaIo, MediaSockets};
 
 /// A bound UDP socket.
 pub trait Datagrams: 'static {
@@ -47,9 +47,11 @@ pub trait Network: Clone + 'static {
     fn media(&self) -> Result<Self::Media, MediaError>;
 }
 
-/// Real sockets on the tokio reactor.
+/// Real sockets on the tokio reactor; media sockets as `media_io` says.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TokioNet;
+pub struct TokioNet {
+    pub media_io: MediaIo,
+}
 
 /// Receive buffer asked for the SIP UDP socket (the kernel caps it at
 /// net.core.rmem_max; raise that sysctl for high call rates). Media
@@ -104,6 +106,6 @@ impl Network for TokioNet {
     }
 
     fn media(&self) -> Result<Self::Media, MediaError> {
-        EpollMedia::new()
+        EpollMedia::with_io(self.media_io)
     }
 }

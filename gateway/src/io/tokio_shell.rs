@@ -47,6 +47,14 @@ pub async fn run(cfg: Config) -> Result<(), ShellError> {
         }
     };
     info!(listen = %cfg.listen, fqdn = %cfg.gateway.fqdn, seed, "gateway listening (udp, tcp)");
-    driver::run(TokioNet, cfg.listen, &mut gw, stop, cfg.drain_timeout, &mut OverloadWarnings::default()).await?;
+    driver::run(
+        TokioNet { media_io: cfg.media_io },
+        cfg.listen,
+        &mut gw,
+        stop,
+        cfg.drain_timeout,
+        &mut OverloadWarnings::default(),
+    )
+    .await?;
     Ok(())
 }

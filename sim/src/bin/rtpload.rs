@@ -86,6 +86,8 @@ struct Args {
     sut: Sut,
     srtp: bool,
     label: String,
+    /// The system's name in the results (default: bridgehead or rtpengine).
+    sut_name: Option<String>,
     /// Bridgehead: the gateway's SIP address; our UAC and UAS bind here.
     gateway: Option<SocketAddr>,
     uac: Option<SocketAddr>,
@@ -106,7 +108,7 @@ struct Args {
     out: Option<String>,
 }
 
-const USAGE: &str = "usage: rtpload --sut bridgehead|rtpengine [--srtp] [--label TEXT]
+const USAGE: &str = "usage: rtpload --sut bridgehead|rtpengine [--srtp] [--label TEXT] [--sut-name NAME]
   bridgehead: --gateway IP:PORT --uac IP:PORT --uas IP:PORT   (gateway SIP; operator and Teams binds)
   rtpengine:  --ng IP:PORT                                    (ng control)
   --media-a IP:PORT --media-b IP:PORT   media source (A side) and sink (B side) binds
@@ -124,6 +126,7 @@ fn parse_args() -> Result<Args, String> {
         sut: Sut::Bridgehead,
         srtp: false,
         label: String::new(),
+        sut_name: None,
         gateway: None,
         uac: None,
         uas: None,
@@ -165,6 +168,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--label" => a.label = v,
+            "--sut-name" => a.sut_name = Some(v),
             "--gateway" => a.gateway = Some(addr()?),
             "--uac" => a.uac = Some(addr()?),
             "--uas" => a.uas = Some(addr()?),
@@ -1327,7 +1331,7 @@ fn step(a: &Args, m: &mut Media, rate: f64, ports: &[bool], setup_s: f64) -> ser
     let other = |c: Option<Core>, ours: u64| c.and_then(|c| pct(c.busy.saturating_sub(ours), c.total));
     let row = serde_json::json!({
         "label": a.label,
-        "sut": if a.sut == Sut::Bridgehead { "bridgehead" } else { "rtpengine" },
+        "sut": a.sut_name.as_deref().unwrap_or(if a.sut == Sut::Bridgehead { "bridgehead" } else { "rtpengine" }),
         "mode": mode(a.srtp),
         "calls": calls,
         "packet_bytes": a.size,
