@@ -161,10 +161,11 @@ unsafe impl Send for OpusEncoder {}
 
 impl OpusEncoder {
     /// Err holds the libopus error code (or OPUS_BAD_ARG for a null state).
-    pub fn new(bitrate: i32, complexity: i32) -> Result<OpusEncoder, c_int> {
+    /// `rate`: the PCM rate it takes (8, 12, 16, 24 or 48 kHz).
+    pub fn new(rate: i32, bitrate: i32, complexity: i32) -> Result<OpusEncoder, c_int> {
         let mut err = OPUS_OK;
         // SAFETY: `err` is a live out-parameter.
-        let st = unsafe { opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &mut err) };
+        let st = unsafe { opus_encoder_create(rate, 1, OPUS_APPLICATION_VOIP, &mut err) };
         let st = match NonNull::new(st) {
             Some(st) if err == OPUS_OK => st,
             Some(st) => {
@@ -195,7 +196,7 @@ impl OpusEncoder {
         Ok(enc)
     }
 
-    /// Encode one Opus frame (2.5 to 60 ms of 48 kHz samples); Ok = bytes written.
+    /// Encode one Opus frame (2.5 to 60 ms of samples at its rate); Ok = bytes written.
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, c_int> {
         let n = c_int::try_from(pcm.len()).map_err(|_| OPUS_BAD_ARG)?;
         let max = i32::try_from(out.len().min(4000)).map_err(|_| OPUS_BAD_ARG)?;
@@ -242,17 +243,18 @@ impl Drop for OpusEncoder {
     }
 }
 
-/// A mono libopus decoder at 48 kHz (stereo packets are downmixed by libopus).
+/// A mono libopus decoder (stereo packets are downmixed by libopus).
 pub struct OpusDecoder(NonNull<OpusDec>);
 
 // SAFETY: as for the encoder.
 unsafe impl Send for OpusDecoder {}
 
 impl OpusDecoder {
-    pub fn new() -> Result<OpusDecoder, c_int> {
+    /// `rate`: the PCM rate it gives (8, 12, 16, 24 or 48 kHz).
+    pub fn new(rate: i32) -> Result<OpusDecoder, c_int> {
         let mut err = OPUS_OK;
         // SAFETY: `err` is a live out-parameter.
-        let st = unsafe { opus_decoder_create(48000, 1, &mut err) };
+        let st = unsafe { opus_decoder_create(rate, 1, &mut err) };
         match NonNull::new(st) {
             Some(st) if err == OPUS_OK => Ok(OpusDecoder(st)),
             Some(st) => {

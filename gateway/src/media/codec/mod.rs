@@ -42,13 +42,15 @@
 //!
 //! | pair | a->b | b->a | channels/core |
 //! |---|---:|---:|---:|
-//! | PCMU <-> PCMA | 0.41 us | 0.51 us | ~21,700 |
-//! | PCMU <-> G.722 | 10.7 us | 10.9 us | ~930 (target >= 500) |
-//! | PCMA <-> G.729 | 48 us | 7.6 us | ~360 |
-//! | PCMU <-> Opus | 167 us | 27 us | ~100 |
+//! | PCMU <-> PCMA | 0.41 us | 0.52 us | ~21,500 |
+//! | PCMU <-> G.722 | 10.6 us | 8.6 us | ~1,040 (target >= 500) |
+//! | PCMA <-> G.729 | 35.6 us | 7.4 us | ~465 |
+//! | PCMU <-> Opus | 42.9 us | 15.9 us | ~340 |
 //!
-//! Opus encoding at 48 kHz dominates its pair; complexity and bitrate are
-//! the knobs ([`OPUS_COMPLEXITY`], [`OPUS_BITRATE`]).
+//! (Same run, after Opus moved to the other side's PCM rate: before, at
+//! 48 kHz with our resampler, PCMU <-> Opus took 167 + 27 us, ~100
+//! channels.) Opus' encoder still dominates its pair; complexity and
+//! bitrate are the knobs ([`OPUS_COMPLEXITY`], [`OPUS_BITRATE`]).
 
 mod ffi;
 pub mod g722;
@@ -188,6 +190,8 @@ fn libopus<T>(state: Result<T, i32>) -> Result<T, CodecError> {
 /// libopus' encoder with the scratch space to join 10 ms frames.
 struct OpusEnc {
     lib: ffi::OpusEncoder,
+    /// Samples in 2.5 ms at its PCM rate (Opus' frames are 1-24 of them).
+    quantum: usize,
     scratch: [u8; 1500],
     lens: [usize; 12],
 }
@@ -204,21 +208,47 @@ enum EncoderKind {
 pub struct Encoder {
     codec: Codec,
     kind: EncoderKind,
+    rate: u32,
+}
+
+/// The PCM rates libopus takes and gives.
+const OPUS_RATES: [u32; 5] = [8000, 12_000, 16_000, 24_000, 48_000];
+
+/// Whether `codec` can work at PCM `rate`: its own, or (Opus) any libopus takes.
+fn rate_ok(codec: Codec, rate: u32) -> Result<(), CodecError> {
+    let ok = rate == codec.sample_rate() || (codec == Codec::Opus && OPUS_RATES.contains(&rate));
+    ok.then_some(())
+        .ok_or(CodecError::Unsupported("Opus works at 8, 12, 16, 24 or 48 kHz; the others at their own rate"))
 }
 
 impl Encoder {
+    /// An encoder taking PCM at the codec's [`Codec::sample_rate`].
     pub fn new(codec: Codec) -> Result<Encoder, CodecError> {
+        Encoder::with_rate(codec, codec.sample_rate())
+    }
+
+    /// An encoder taking PCM at `rate`: Opus at 8, 12, 16, 24 or 48 kHz (a
+    /// narrowband source needs no resampling: libopus codes what it gets;
+    /// RTP timestamps stay at 48 kHz, RFC 7587), the others at their own.
+    pub fn with_rate(codec: Codec, rate: u32) -> Result<Encoder, CodecError> {
+        rate_ok(codec, rate)?;
         let kind = match codec {
             Codec::Pcmu => EncoderKind::Pcmu,
             Codec::Pcma => EncoderKind::Pcma,
             Codec::G722 => EncoderKind::G722(Box::default()),
             Codec::G729 => EncoderKind::G729(bcg729(ffi::G729Encoder::new())?),
             Codec::Opus => {
-                let lib = libopus(ffi::OpusEncoder::new(OPUS_BITRATE, OPUS_COMPLEXITY))?;
-                EncoderKind::Opus(Box::new(OpusEnc { lib, scratch: [0; 1500], lens: [0; 12] }))
+                let lib = libopus(ffi::OpusEncoder::new(rate as i32, OPUS_BITRATE, OPUS_COMPLEXITY))?;
+                let quantum = (rate / 400) as usize;
+                EncoderKind::Opus(Box::new(OpusEnc { lib, quantum, scratch: [0; 1500], lens: [0; 12] }))
             }
         };
-        Ok(Encoder { codec, kind })
+        Ok(Encoder { codec, kind, rate })
+    }
+
+    /// The PCM rate it takes.
+    pub fn rate(&self) -> u32 {
+        self.rate
     }
 
     pub fn codec(&self) -> Codec {
@@ -272,13 +302,15 @@ impl Encoder {
 /// One Opus packet from `pcm`: a single frame when Opus has that size, else
 /// 20 ms (or 10 ms) frames joined.
 fn encode_opus(enc: &mut OpusEnc, pcm: &[i16], out: &mut [u8]) -> Result<usize, i32> {
-    if matches!(pcm.len(), 120 | 240 | 480 | 960 | 1920 | 2880) {
+    let q = enc.quantum.max(1);
+    if pcm.len() % q == 0 && matches!(pcm.len() / q, 1 | 2 | 4 | 8 | 16 | 24) {
         return enc.lib.encode(pcm, out);
     }
-    if pcm.is_empty() || pcm.len() % 480 != 0 || pcm.len() > MAX_PCM {
+    let (ten, twenty) = (4 * q, 8 * q);
+    if pcm.is_empty() || pcm.len() % ten != 0 || pcm.len() > MAX_PCM {
         return Err(ffi::OPUS_BAD_ARG);
     }
-    let sub = if pcm.len() % 960 == 0 { 960 } else { 480 };
+    let sub = if pcm.len() % twenty == 0 { twenty } else { ten };
     let (mut at, mut count) = (0, 0);
     for frame in pcm.chunks_exact(sub) {
         let n = enc.lib.encode(frame, &mut enc.scratch[at..])?;
@@ -286,7 +318,7 @@ fn encode_opus(enc: &mut OpusEnc, pcm: &[i16], out: &mut [u8]) -> Result<usize, 
         at += n;
         count += 1;
     }
-    let OpusEnc { lib, scratch, lens } = enc;
+    let OpusEnc { lib, scratch, lens, .. } = enc;
     lib.join(&scratch[..at], &lens[..count], out)
 }
 
@@ -304,18 +336,32 @@ pub struct Decoder {
     kind: DecoderKind,
     /// Samples of the last decoded payload: the length of a concealed frame.
     last: usize,
+    rate: u32,
 }
 
 impl Decoder {
+    /// A decoder giving PCM at the codec's [`Codec::sample_rate`].
     pub fn new(codec: Codec) -> Result<Decoder, CodecError> {
+        Decoder::with_rate(codec, codec.sample_rate())
+    }
+
+    /// A decoder giving PCM at `rate` (Opus: 8, 12, 16, 24 or 48 kHz, decoded
+    /// there by libopus; the others at their own rate).
+    pub fn with_rate(codec: Codec, rate: u32) -> Result<Decoder, CodecError> {
+        rate_ok(codec, rate)?;
         let kind = match codec {
             Codec::Pcmu => DecoderKind::Pcmu,
             Codec::Pcma => DecoderKind::Pcma,
             Codec::G722 => DecoderKind::G722(Box::default()),
             Codec::G729 => DecoderKind::G729(bcg729(ffi::G729Decoder::new())?),
-            Codec::Opus => DecoderKind::Opus(libopus(ffi::OpusDecoder::new())?),
+            Codec::Opus => DecoderKind::Opus(libopus(ffi::OpusDecoder::new(rate as i32))?),
         };
-        Ok(Decoder { codec, kind, last: codec.samples(20) })
+        Ok(Decoder { codec, kind, last: (rate / 50) as usize, rate })
+    }
+
+    /// The PCM rate it gives.
+    pub fn rate(&self) -> u32 {
+        self.rate
     }
 
     pub fn codec(&self) -> Codec {
@@ -380,7 +426,8 @@ impl Decoder {
             }
             DecoderKind::Opus(dec) => {
                 // PLC lengths are whole 2.5 ms blocks.
-                let n = n / 120 * 120;
+                let q = (self.rate / 400).max(1) as usize;
+                let n = n / q * q;
                 dec.decode(None, &mut pcm[..n]).unwrap_or(0)
             }
         }
@@ -424,7 +471,10 @@ struct Buffers {
 }
 
 /// One direction of transcoding: decode `from`, resample to `to`'s rate,
-/// re-frame to `ptime_ms` of `to`, encode.
+/// re-frame to `ptime_ms` of `to`, encode. Opus on one side works at the
+/// other side's PCM rate (libopus decodes to and encodes from 8 or 16 kHz
+/// itself): no resampling, and far cheaper than coding 48 kHz audio that
+/// G.711 or G.722 could never carry anyway.
 pub struct Transcoder {
     from: Codec,
     to: Codec,
@@ -449,25 +499,28 @@ impl Transcoder {
         if !(10..=60).contains(&out_ptime_ms) || out_ptime_ms % 10 != 0 {
             return Err(CodecError::Unsupported("ptime must be 10, 20, 30, 40, 50 or 60 ms"));
         }
-        let rs = Resampler::new(from.sample_rate(), to.sample_rate())
+        let dec_rate = if from == Codec::Opus && to != Codec::Opus { to.sample_rate() } else { from.sample_rate() };
+        let enc_rate = if to == Codec::Opus && from != Codec::Opus { from.sample_rate() } else { to.sample_rate() };
+        let rs = Resampler::new(dec_rate, enc_rate)
             .map_err(|_| CodecError::Unsupported("no resampler between these rates"))?;
+        let samples = |ms: u32| (enc_rate / 1000 * ms) as usize;
         Ok(Transcoder {
             from,
             to,
-            dec: Decoder::new(from)?,
+            dec: Decoder::with_rate(from, dec_rate)?,
             rs,
-            enc: Encoder::new(to)?,
+            enc: Encoder::with_rate(to, enc_rate)?,
             buf: Box::new(Buffers {
                 decoded: [0; MAX_PCM],
                 resampled: [0; MAX_PCM],
                 fifo: [0; MAX_PCM],
                 frame: [0; MAX_PCM],
             }),
-            frame: to.samples(out_ptime_ms),
+            frame: samples(out_ptime_ms),
             ts_step: to.rtp_clock() / 1000 * out_ptime_ms,
             head: 0,
             len: 0,
-            cap: to.samples(FIFO_MS),
+            cap: samples(FIFO_MS),
             dropped: 0,
             encode_errors: 0,
         })
@@ -498,7 +551,7 @@ impl Transcoder {
 
     /// Decode one RTP payload of `from` into the FIFO.
     pub fn push(&mut self, payload: &[u8]) -> Result<(), CodecError> {
-        let max = self.from.samples(MAX_PACKET_MS);
+        let max = (self.dec.rate() / 1000 * MAX_PACKET_MS) as usize;
         let n = self.dec.decode(payload, &mut self.buf.decoded[..max]).map_err(|e| match e {
             CodecError::BufferTooSmall { .. } => CodecError::Malformed { codec: self.from, why: "longer than 120 ms" },
             e => e,
@@ -509,7 +562,7 @@ impl Transcoder {
 
     /// A lost input frame: push one frame of the decoder's concealment.
     pub fn conceal(&mut self) {
-        let max = self.from.samples(MAX_PACKET_MS);
+        let max = (self.dec.rate() / 1000 * MAX_PACKET_MS) as usize;
         let n = self.dec.conceal(&mut self.buf.decoded[..max]);
         self.resample_in(n);
     }

@@ -203,8 +203,9 @@ fn fifo_is_bounded_and_counts_drops() {
     for _ in 0..10 {
         t.push(&payload).expect("push");
     }
-    assert_eq!(t.buffered(), Codec::Opus.samples(FIFO_MS));
-    assert_eq!(t.dropped(), Codec::Opus.samples(200 - FIFO_MS) as u64);
+    // Opus from PCMU works at 8 kHz: the FIFO holds 120 ms of 8 kHz PCM.
+    assert_eq!(t.buffered(), Codec::Pcmu.samples(FIFO_MS));
+    assert_eq!(t.dropped(), Codec::Pcmu.samples(200 - FIFO_MS) as u64);
     // The longest payload fits; anything longer is refused.
     t.push(&[0x55; 960]).expect("120 ms");
     assert!(matches!(t.push(&[0x55; 961]), Err(CodecError::Malformed { .. })));
