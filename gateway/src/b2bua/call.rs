@@ -418,8 +418,21 @@ impl Gateway {
         let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
         // An SDP that cannot be anchored is not relayed (the caller hears
         // nothing rather than the far side's addresses).
-        let mut sdp = self.media_body(id, Leg::B, &ct, resp.body(), false).map(|b| b.into_owned()).unwrap_or_default();
+        let media = self.media_body(id, Leg::B, &ct, resp.body(), false).map(|b| b.into_owned());
         let mut received = resp.status().unwrap_or(500);
+        if let (Err(r), true) = (&media, (200..300).contains(&received)) {
+            // An answer the gateway cannot take (no codec can cross, no
+            // transcoder left): the caller gets the refusal, the answering
+            // side a BYE; nothing half set up stays.
+            if let Some(call) = self.calls.get(&id) {
+                let (a_tx, tag) = (call.a_tx, call.a_tag.clone());
+                let warning = [("Warning", r.warning.as_str())];
+                self.respond(now, a_tx, r.status, super::reason_phrase(r.status), Some(&tag), &warning);
+            }
+            self.send_bye(now, id, Leg::B, None);
+            return self.end_call(id, r.status, &r.warning);
+        }
+        let mut sdp = media.unwrap_or_default();
         // Ringing without early media: the gateway answers the caller's
         // offer itself and plays ringback (a 183 with its SDP).
         if received == 180 && sdp.is_empty() {
@@ -664,7 +677,10 @@ impl Gateway {
                     c.failover_at = None;
                 }
                 self.relay_to_a(now, id, &resp);
-                self.emit(GatewayEvent::CallAnswered { call: id });
+                // (Unless the answer could not be taken and the call ended.)
+                if self.calls.contains_key(&id) {
+                    self.emit(GatewayEvent::CallAnswered { call: id });
+                }
             }
             _ => {
                 if !canceled

@@ -497,3 +497,29 @@ fn the_transcoder_bound_refuses_a_call_before_it_is_offered_on() {
     assert!(to(&o, TEAMS[0]).iter().all(|m| m.method() != Some(Method::Invite)), "not offered on");
     assert_eq!(gw.media_streams(), 1, "the refused call's ports went back");
 }
+
+#[test]
+fn an_answer_the_gateway_cannot_take_is_refused_to_the_caller_and_hung_up_toward_teams() {
+    let mut gw = Gateway::new(media_config(), 16);
+    let to_teams = start(&mut gw);
+    // Teams answers with a codec it was not offered (G.729 for a PCMU offer).
+    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000 RTP/AVP 0", "50000 RTP/AVP 18");
+    let ok = crate::sip::msg::build::response(
+        &to_teams,
+        200,
+        "OK",
+        Some("t1"),
+        &[("Contact", "<sip:client@52.114.7.7>")],
+        Some(("application/sdp", answer.as_bytes())),
+    );
+    gw.handle_datagram(ms(50), addr(TEAMS[0]), Bytes::from(ok));
+    let o = out(&mut gw);
+    let finals: Vec<Message> = to(&o, OP).into_iter().filter(|m| m.status().is_some_and(|s| s >= 200)).collect();
+    assert_eq!(finals.iter().filter_map(Message::status).collect::<Vec<_>>(), vec![488], "{o:?}");
+    let warning = finals[0].headers_by_name("Warning").next().map(|h| h.value.to_owned()).unwrap_or_default();
+    assert!(warning.contains("no common codec"), "{warning}");
+    let toward_teams: Vec<Option<Method>> = to(&o, TEAMS[0]).iter().map(Message::method).collect();
+    assert!(toward_teams.contains(&Some(Method::Ack)) && toward_teams.contains(&Some(Method::Bye)), "{toward_teams:?}");
+    assert_eq!(gw.active_calls(), 0);
+    assert_eq!(gw.media_streams(), 0, "no half-set-up call: its ports went back");
+}
