@@ -65,6 +65,8 @@ pub struct Behaviour {
     pub ptime_ms: u32,
     /// It sends an RTCP sender report every 5 s while it sends media.
     pub rtcp: bool,
+    /// Its INVITEs carry no SDP (a late offer): it answers the 2xx's offer in its ACK.
+    pub late_offer: bool,
 }
 
 impl Default for Behaviour {
@@ -87,6 +89,7 @@ impl Default for Behaviour {
             comfort_noise: false,
             ptime_ms: 20,
             rtcp: false,
+            late_offer: false,
         }
     }
 }
@@ -790,11 +793,12 @@ impl Peer {
     pub fn call(&mut self, now: Time, number: &str) {
         self.last_rtp = None;
         let (tag, call_id, via) = (self.rng.tag(), self.rng.call_id(), self.via());
-        let body = self.own_sdp("sendrecv");
+        let body = if self.behaviour.late_offer { String::new() } else { self.own_sdp("sendrecv") };
+        let ct = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
         let text = format!(
             "INVITE sip:{number}@{gw};user=phone SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
 From: <sip:+14255550199@{me}>;tag={tag}\r\nTo: <sip:{number}@{gw}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+Contact: <sip:{role}@{me}>\r\nSupported: timer\r\n{ct}Content-Length: {}\r\n\r\n{body}",
             body.len(),
             gw = self.gateway,
             me = self.addr,
@@ -957,7 +961,14 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                         self.observed.in_dialog_finals.push((m, 408));
                     }
                 }
-                TxEvent::Ack { .. } | TxEvent::Terminated { .. } => {}
+                // An answer in the ACK (to the offer of our 2xx: a late offer).
+                TxEvent::Ack { msg, .. } => {
+                    if !msg.body().is_empty() {
+                        let body = msg.body().to_vec();
+                        self.start_media(now, &body, "sendrecv");
+                    }
+                }
+                TxEvent::Terminated { .. } => {}
             }
         }
     }
@@ -1161,13 +1172,16 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
                     _ => self.gateway.to_string(),
                 };
                 let to = msg.header_value(HeaderName::To).unwrap_or("").to_owned();
+                let mut answer = None;
                 if self.outgoing[i].dialog.is_none() {
                     self.outgoing[i].dialog = Some((to, target));
                     if !self.outgoing[i].done {
                         self.start_media(now, msg.body(), "sendrecv");
+                        // A late offer is answered in the ACK.
+                        answer = self.behaviour.late_offer.then(|| self.own_sdp("sendrecv"));
                     }
                 }
-                self.ack(msg, 1);
+                self.ack_with(msg, 1, answer.as_deref());
             } else {
                 self.outgoing[i].done = true;
             }
@@ -1176,16 +1190,25 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\nContent-Type: application/sdp\
 
     /// ACK a 2xx (a new transaction-less request, RFC 3261 13.2.2.4).
     fn ack(&mut self, resp: &Message, seq: u32) {
+        self.ack_with(resp, seq, None);
+    }
+
+    /// ACK a 2xx, with an SDP answer when given.
+    fn ack_with(&mut self, resp: &Message, seq: u32, sdp: Option<&str>) {
         let target = match resp.contacts().next() {
             Some(Ok(gateway::sip::msg::Contact::Addr(a))) => a.uri.raw.to_owned(),
             _ => format!("sip:{}", self.gateway),
         };
         let via = self.via();
         let text = format!(
-            "ACK {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {seq} ACK\r\nContent-Length: 0\r\n\r\n",
+            "ACK {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {seq} ACK\r\n{}",
             resp.header_value(HeaderName::From).unwrap_or(""),
             resp.header_value(HeaderName::To).unwrap_or(""),
             resp.call_id().unwrap_or(""),
+            match sdp {
+                Some(b) => format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
+                None => "Content-Length: 0\r\n\r\n".to_owned(),
+            },
         );
         self.out.push((self.gateway, Bytes::from(text)));
     }

@@ -63,6 +63,8 @@ pub struct PartySpec {
     pub gateway_rtcp: String,
     /// This party sends RTCP sender reports (every 5 s).
     pub rtcp: bool,
+    /// This party's INVITEs carry no SDP (late offer, answered in the ACK).
+    pub late_offer: bool,
 }
 
 impl Default for PartySpec {
@@ -91,6 +93,7 @@ impl Default for PartySpec {
             ptime_ms: 20,
             gateway_rtcp: "relay".into(),
             rtcp: false,
+            late_offer: false,
         }
     }
 }
@@ -148,6 +151,7 @@ impl PartySpec {
             comfort_noise: self.comfort_noise,
             ptime_ms: self.ptime_ms,
             rtcp: self.rtcp,
+            late_offer: self.late_offer,
         }
     }
 }

@@ -65,6 +65,9 @@ pub(super) struct Call {
     pub(super) media_streams: Vec<StreamId>,
     /// A key press a leg started by NOTIFY (no end bit yet), by leg.
     pub(super) notify_key: [Option<u8>; 2],
+    /// Late offer (the caller's INVITE had no SDP; B's 2xx carried the
+    /// offer): B's answered dialog, whose ACK waits for the caller's answer.
+    late_offer_ack: Option<usize>,
     /// The last SDP offer relayed, awaiting its answer.
     pub(super) media_offer: super::media::PendingOffer,
     /// The format the gateway answered the caller with itself (ringback),
@@ -230,6 +233,7 @@ impl Gateway {
             client_txs: Vec::new(),
             media_streams: Vec::new(),
             notify_key: [None, None],
+            late_offer_ack: None,
             media_offer: Default::default(),
             media_early: None,
             a_req: req,
@@ -490,14 +494,16 @@ impl Gateway {
     }
 
     /// ACK a 2xx on B (and remember the ACK for retransmitted 2xx).
-    fn ack_b(&mut self, id: CallId, dialog_index: usize) {
+    /// ACK B's 2xx on one of its dialogs (with the answer, for a late offer).
+    fn ack_b(&mut self, id: CallId, dialog_index: usize, sdp: Option<&[u8]>) {
         let Some(call) = self.calls.get(&id) else { return };
         let peer = call.b_peer;
         let seq = call.b_invite.as_ref().and_then(|m| m.cseq().ok()).map_or(1, |c| c.seq);
         let via = self.via(peer.proto);
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Some(d) = call.b_dialogs.get_mut(dialog_index) else { return };
-        let ack = Bytes::from(d.request("ACK", Some(seq)).print(&via, None));
+        let body = sdp.filter(|b| !b.is_empty()).map(|b| ("application/sdp", b));
+        let ack = Bytes::from(d.request("ACK", Some(seq)).print(&via, body));
         call.b_ack = Some(ack.clone());
         self.transport.send(peer, ack);
     }
@@ -662,9 +668,24 @@ impl Gateway {
                     Ok(Some(i)) => i,
                     _ => return,
                 };
-                self.ack_b(id, idx);
                 let answered_other = self.calls.get(&id).and_then(|c| c.b_answered).is_some_and(|a| a != idx);
-                if canceled || answered_other || phase != Phase::Setup {
+                let settled = canceled || answered_other || phase != Phase::Setup;
+                // A late offer: the caller sent no SDP, B offers in its 2xx;
+                // B's ACK carries the caller's answer, so it waits for it.
+                let late = !settled
+                    && self.cfg.media.is_some()
+                    && !resp.body().is_empty()
+                    && self.calls.get(&id).is_some_and(|c| c.a_req.body().is_empty());
+                if late {
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.late_offer_ack = Some(idx);
+                    }
+                } else if self.calls.get(&id).and_then(|c| c.late_offer_ack) != Some(idx) {
+                    // (A retransmitted 2xx whose ACK waits for the caller's
+                    // answer is not ACKed without it.)
+                    self.ack_b(id, idx, None);
+                }
+                if settled {
                     // CANCEL/200 race, or a second fork answering: end that fork.
                     if phase != Phase::Answered || answered_other {
                         self.send_bye(now, id, Leg::B, Some(idx));
@@ -753,13 +774,32 @@ impl Gateway {
         }
     }
 
-    pub(super) fn on_ack(&mut self, _now: Time, ack: &Message) {
+    pub(super) fn on_ack(&mut self, now: Time, ack: &Message) {
         let (Ok(call_id), Ok(to)) = (ack.call_id(), ack.to()) else { return };
         let Some(tag) = to.tag() else { return };
         let Some(&(id, leg)) = self.by_dialog.get(&(call_id.to_owned(), tag.to_owned())) else { return };
         let seq = ack.cseq().map_or(0, |c| c.seq);
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.pending_2xx.retain(|p| !(p.leg == leg && p.seq == seq));
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.pending_2xx.retain(|p| !(p.leg == leg && p.seq == seq));
+        // A late offer: the caller's answer, anchored, goes in B's ACK.
+        if leg != Leg::A {
+            return;
+        }
+        let Some(idx) = call.late_offer_ack.take() else { return };
+        let ct = ack.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
+        match self.media_body(id, Leg::A, &ct, ack.body(), false) {
+            Ok(answer) if !answer.is_empty() => {
+                let answer = answer.into_owned();
+                self.ack_b(id, idx, Some(&answer));
+            }
+            Ok(_) | Err(_) => {
+                // No answer, or one that cannot be taken: the call cannot
+                // have media; both sides are hung up.
+                self.ack_b(id, idx, None);
+                self.send_bye(now, id, Leg::B, Some(idx));
+                self.send_bye(now, id, Leg::A, None);
+                self.end_call(id, 488, "no usable answer to the late offer");
+            }
         }
     }
 
