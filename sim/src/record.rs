@@ -69,7 +69,48 @@ impl Tokens {
 }
 
 /// Media packets of one direction: delivered, lost, delivered by payload type.
-type MediaTally = (u64, u64, BTreeMap<u8, u64>);
+/// One direction of media: packets delivered and lost, the delivered ones
+/// by payload type (RTCP under 255), and the RFC 4733 digits in it.
+#[derive(Debug, Default)]
+struct MediaTally {
+    delivered: u64,
+    lost: u64,
+    by_pt: BTreeMap<u8, u64>,
+    digits: String,
+    /// Timestamp of the last event whose end was counted (an event ends once).
+    last_end: Option<u32>,
+}
+
+/// The codec names an SDP gives its payload types (rtpmap, or RFC 3551's
+/// static types), as the receiver of the RTP it describes numbers them.
+fn sdp_names(body: &[u8]) -> Option<BTreeMap<u8, String>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let m = text.lines().find_map(|l| l.trim_end().strip_prefix("m=audio "))?;
+    let mut names: BTreeMap<u8, String> = m
+        .split_whitespace()
+        .skip(2)
+        .filter_map(|pt| pt.parse::<u8>().ok())
+        .filter_map(|pt| {
+            let name = match pt {
+                0 => "PCMU",
+                8 => "PCMA",
+                9 => "G722",
+                13 => "CN",
+                18 => "G729",
+                _ => return None,
+            };
+            Some((pt, name.to_owned()))
+        })
+        .collect();
+    for l in text.lines() {
+        if let Some((pt, enc)) = l.trim_end().strip_prefix("a=rtpmap:").and_then(|r| r.split_once(' ')) {
+            if let (Ok(pt), Some(name)) = (pt.parse::<u8>(), enc.split('/').next()) {
+                names.insert(pt, name.to_owned());
+            }
+        }
+    }
+    Some(names)
+}
 
 /// The gateway's tables at the end of a run, for the facts.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,9 +141,11 @@ pub struct Recorder {
     captured: Vec<Captured>,
     events: Vec<GatewayEvent>,
     framers: HashMap<(SocketAddr, SocketAddr), StreamFramer>,
-    /// Media packets per (from role, to role): delivered, lost, and the
-    /// delivered ones by payload type (RTCP under 255).
+    /// Media packets per (from role, to role).
     media: BTreeMap<(String, String), MediaTally>,
+    /// Payload type names from the last SDP each (sender, receiver) pair
+    /// exchanged: RTP from X to Y is named by the SDP Y sent X.
+    pt_names: HashMap<(String, String), BTreeMap<u8, String>>,
 }
 
 impl Recorder {
@@ -121,6 +164,7 @@ impl Recorder {
             events: Vec::new(),
             framers: HashMap::new(),
             media: BTreeMap::new(),
+            pt_names: HashMap::new(),
         }
     }
 
@@ -177,6 +221,9 @@ impl Recorder {
             None => ("(not SIP)".to_owned(), "?".to_owned()),
         };
         let (f, t) = (self.role(&from), self.role(&to));
+        if let Some(names) = m.filter(|_| !lost).and_then(|m| sdp_names(m.body())) {
+            self.pt_names.insert((f.clone(), t.clone()), names);
+        }
         let mark = if lost { "  (lost)" } else { "" };
         self.transcript.push_str(&format!("{:>9}  {f:>8} -> {t:<8}  {line}{mark}\n", now.to_string()));
         let arrow = if lost { "-x" } else { "->>" };
@@ -217,17 +264,37 @@ impl Recorder {
     /// A media packet at the gateway's boundary: counted per direction, not
     /// written line by line (the transcript ends with a summary).
     pub fn media(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8], lost: bool) {
-        let e = self.media.entry((self.role(&from), self.role(&to))).or_default();
+        let (f, t) = (self.role(&from), self.role(&to));
+        let event_pt = self
+            .pt_names
+            .get(&(t.clone(), f.clone()))
+            .and_then(|n| n.iter().find(|(_, name)| name.eq_ignore_ascii_case("telephone-event")).map(|(pt, _)| *pt));
+        let e = self.media.entry((f, t)).or_default();
         if lost {
-            e.1 += 1;
-        } else {
-            e.0 += 1;
-            let pt = match data.get(1) {
-                Some(b) if (192..=223).contains(b) => 255,
-                Some(b) => b & 0x7f,
-                None => 254,
-            };
-            *e.2.entry(pt).or_insert(0) += 1;
+            e.lost += 1;
+            return;
+        }
+        e.delivered += 1;
+        let pt = match data.get(1) {
+            Some(b) if (192..=223).contains(b) => 255,
+            Some(b) => b & 0x7f,
+            None => 254,
+        };
+        *e.by_pt.entry(pt).or_insert(0) += 1;
+        // RFC 4733: a digit at its first end packet (plain RTP only: an
+        // SRTP payload is not readable here).
+        if Some(pt) == event_pt && data.len() == 16 && data[13] & 0x80 != 0 {
+            let ts = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+            if e.last_end != Some(ts) {
+                e.last_end = Some(ts);
+                e.digits.push(match data[12] {
+                    10 => '*',
+                    11 => '#',
+                    d @ 0..=9 => char::from(b'0' + d),
+                    d @ 12..=15 => char::from(b'A' + d - 12),
+                    _ => '?',
+                });
+            }
         }
     }
 
@@ -346,18 +413,25 @@ impl Recorder {
 
     /// Close the record: the media summary ends the transcript.
     pub fn finish(mut self, facts: BTreeMap<String, Vec<i64>>, ended_at: Time) -> Outcome {
-        for ((f, t), (delivered, lost, by_pt)) in &self.media {
-            let lost = if *lost > 0 { format!(", {lost} lost") } else { String::new() };
-            let pts: Vec<String> = by_pt
+        for ((f, t), tally) in &self.media {
+            let lost = if tally.lost > 0 { format!(", {} lost", tally.lost) } else { String::new() };
+            let names = self.pt_names.get(&(t.clone(), f.clone()));
+            let pts: Vec<String> = tally
+                .by_pt
                 .iter()
-                .map(|(pt, n)| match pt {
-                    255 => format!("RTCP x{n}"),
-                    254 => format!("empty x{n}"),
-                    pt => format!("PT {pt} x{n}"),
+                .map(|(pt, n)| match (pt, names.and_then(|m| m.get(pt))) {
+                    (255, _) => format!("RTCP x{n}"),
+                    (254, _) => format!("empty x{n}"),
+                    (pt, Some(name)) => format!("PT {pt} {name} x{n}"),
+                    (pt, None) => format!("PT {pt} x{n}"),
                 })
                 .collect();
-            self.transcript
-                .push_str(&format!("    media  {f:>8} -> {t:<8}  {delivered} packets ({}){lost}\n", pts.join(", ")));
+            let digits = if tally.digits.is_empty() { String::new() } else { format!(", digits {}", tally.digits) };
+            self.transcript.push_str(&format!(
+                "    media  {f:>8} -> {t:<8}  {} packets ({}){lost}{digits}\n",
+                tally.delivered,
+                pts.join(", ")
+            ));
         }
         Outcome { transcript: self.transcript, facts, captured: self.captured, ladder: self.ladder, ended_at }
     }
