@@ -586,11 +586,23 @@ impl Gateway {
                 let Some(req) = self.txs.request(server_tx).cloned() else { return };
                 let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
                 let from_leg = self.client_leg(id, tx).unwrap_or(Leg::B);
-                let sdp =
-                    self.media_body(id, from_leg, &ct, resp.body(), false).map(|b| b.into_owned()).unwrap_or_default();
+                let media = self.media_body(id, from_leg, &ct, resp.body(), false).map(|b| b.into_owned());
+                let is_invite = req.method() == Some(Method::Invite);
+                if let (Err(r), true) = (&media, is_invite && (200..300).contains(&status)) {
+                    // The far side accepted a re-INVITE with an answer the
+                    // gateway cannot take (outside its offer): the media of
+                    // the call is gone; the requester gets the refusal, then
+                    // both sides are hung up rather than left silent.
+                    let warning = [("Warning", r.warning.as_str())];
+                    self.respond(now, server_tx, r.status, super::reason_phrase(r.status), None, &warning);
+                    self.ack_relayed_reinvite(id, tx, &resp);
+                    self.send_bye(now, id, from_leg, None);
+                    self.send_bye(now, id, from_leg.other(), None);
+                    return self.end_call(id, r.status, &r.warning);
+                }
+                let sdp = media.unwrap_or_default();
                 let body = (!sdp.is_empty()).then_some((ct.as_str(), sdp.as_slice()));
                 let reason = resp.reason().unwrap_or("").to_owned();
-                let is_invite = req.method() == Some(Method::Invite);
                 let peer_proto = self.calls.get(&id).map_or(Proto::Udp, |c| c.a_peer.proto);
                 let contact = format!("<{}>", self.contact(peer_proto));
                 let extra: Vec<(&str, &str)> =

@@ -523,3 +523,48 @@ fn an_answer_the_gateway_cannot_take_is_refused_to_the_caller_and_hung_up_toward
     assert_eq!(gw.active_calls(), 0);
     assert_eq!(gw.media_streams(), 0, "no half-set-up call: its ports went back");
 }
+
+#[test]
+fn a_re_invite_answered_outside_the_offer_ends_the_call_cleanly() {
+    let mut gw = Gateway::new(media_config(), 17);
+    let to_teams = start(&mut gw);
+    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
+    let ok = crate::sip::msg::build::response(
+        &to_teams,
+        200,
+        "OK",
+        Some("t1"),
+        &[("Contact", "<sip:client@52.114.7.7>")],
+        Some(("application/sdp", answer.as_bytes())),
+    );
+    gw.handle_datagram(ms(50), addr(TEAMS[0]), Bytes::from(ok));
+    let o = out(&mut gw);
+    let to_op = to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 toward the operator");
+    let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
+    // The operator re-INVITEs (PCMU); Teams answers G.729, which it was not offered.
+    let reinvite = op_invite()
+        .replace("INVITE sip:+14255550100@sbc.example.com", "INVITE sip:sbc.example.com")
+        .replace("To: <sip:+14255550100@sbc.example.com>", &format!("To: <sip:+14255550100@sbc.example.com>;tag={tag}"))
+        .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
+        .replace("z9hG4bKop1", "z9hG4bKop-re");
+    gw.handle_datagram(ms(100), addr(OP), Bytes::from(reinvite));
+    let o = out(&mut gw);
+    let re_b = to(&o, TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Invite)).expect("re-INVITE to Teams");
+    let bad = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000 RTP/AVP 0", "50000 RTP/AVP 18");
+    let ok = crate::sip::msg::build::response(
+        &re_b,
+        200,
+        "OK",
+        None,
+        &[("Contact", "<sip:client@52.114.7.7>")],
+        Some(("application/sdp", bad.as_bytes())),
+    );
+    gw.handle_datagram(ms(150), addr(TEAMS[0]), Bytes::from(ok));
+    let o = out(&mut gw);
+    let to_op: Vec<Message> = to(&o, OP);
+    assert!(to_op.iter().any(|m| m.status() == Some(488)), "{to_op:?}");
+    assert!(to_op.iter().any(|m| m.method() == Some(Method::Bye)), "BYE toward the operator");
+    let toward_teams: Vec<Option<Method>> = to(&o, TEAMS[0]).iter().map(Message::method).collect();
+    assert!(toward_teams.contains(&Some(Method::Ack)) && toward_teams.contains(&Some(Method::Bye)), "{toward_teams:?}");
+    assert_eq!((gw.active_calls(), gw.media_streams()), (0, 0));
+}
