@@ -13,6 +13,15 @@
 //! rtcp-mux port (RFC 5761), and sends toward the other leg's latched
 //! source or, before that, the address its SDP gave. Everything it drops
 //! is counted. Same inputs, same decisions: no clock or randomness needed.
+//!
+//! Per direction it also follows the plan [`Relay::set_plan`] gives:
+//! payload types renumbered, G.711 laws converted in place, or a codec
+//! [`Transcoder`] (frames beyond the first of one input go to
+//! [`Relay::poll_extra`]; transcoders bounded by `max_transcoders`), CN
+//! turned into noise for a leg without it. Toward each leg one RTP stream
+//! ([`crate::media::sequencer`]); what the relay plays itself (ringback,
+//! digits, noise) comes out of [`Relay::handle_timeout`], as do the RTCP
+//! reports of a leg whose RTCP it terminates ([`crate::media::rtcp`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
