@@ -16,7 +16,7 @@
 //! twin naming no address (the kernel reuses the route cached in the
 //! socket). The kernel gives the twin only its peer's datagrams and the
 //! unconnected socket everything else; both are watched (the twin's event
-//! carries [`CONNECTED_TAG`]), so a new source still reaches the relay.
+//! carries `CONNECTED_TAG`), so a new source still reaches the relay.
 //!
 //! Level-triggered, on purpose: a socket left with data (the batch or the
 //! loop's budget full, a read error) is reported again by the next

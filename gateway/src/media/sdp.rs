@@ -108,7 +108,7 @@ impl SessionLine {
     }
 }
 
-/// o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>
+/// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub username: String,
@@ -119,7 +119,7 @@ pub struct Origin {
     pub address: String,
 }
 
-/// c=<nettype> <addrtype> <connection-address>
+/// `c=<nettype> <addrtype> <connection-address>`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
     /// "IN".
@@ -169,7 +169,7 @@ pub enum Direction {
     Inactive,
 }
 
-/// a=rtpmap:<pt> <encoding>/<clock>[/<channels>]
+/// `a=rtpmap:<pt> <encoding>/<clock>[/<channels>]`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpMap<'a> {
     pub pt: u8,
@@ -178,7 +178,7 @@ pub struct RtpMap<'a> {
     pub channels: Option<u8>,
 }
 
-/// a=crypto:<tag> <suite> <key-params> [<session-params>] (RFC 4568).
+/// `a=crypto:<tag> <suite> <key-params> [<session-params>]` (RFC 4568).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Crypto<'a> {
     pub tag: u32,
@@ -618,7 +618,7 @@ impl Media {
         self.attribute("rtcp-mux").is_some()
     }
 
-    /// a=rtcp:<port> [<nettype> <addrtype> <address>] (RFC 3605); `None` if absent or malformed.
+    /// `a=rtcp:<port> [<nettype> <addrtype> <address>]` (RFC 3605); `None` if absent or malformed.
     pub fn rtcp(&self) -> Option<(u16, Option<Connection>)> {
         let v = self.attribute("rtcp")?.trim();
         match v.split_once(' ') {

@@ -27,7 +27,7 @@
 //!   16 kHz), bit-exact with spandsp's (checked in `sim/tests/g722_spandsp.rs`).
 //! - G.729: Debian's bcg729 (Annex A encoder, VAD off; the decoder takes
 //!   N x 10-byte frames plus an optional 2-byte Annex B SID, decoded as
-//!   comfort noise); binding in [`ffi`].
+//!   comfort noise); binding in `ffi`.
 //! - Opus: Debian's libopus, mono, 48 kHz, VOIP application, voice signal,
 //!   [`OPUS_BITRATE`] and complexity [`OPUS_COMPLEXITY`]; a 30 ms (or 50 ms)
 //!   packet is 10 ms frames joined by libopus' repacketizer (Opus has no
