@@ -2,7 +2,7 @@
 //! IPv6, then UDP or TCP), stamped with simulated time, for Wireshark and
 //! tshark.
 //!
-//! Contract: [`write`] produces a byte-exact, deterministic capture of the
+//! Contract: [`write()`] produces a byte-exact, deterministic capture of the
 //! given messages. IPv4 header checksums are computed; UDP checksums are
 //! zero (allowed for IPv4) or computed (required for IPv6); TCP segments
 //! carry one message each with per-flow sequence numbers that continue
