@@ -14,6 +14,7 @@ test:
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
     # The production binary never links the simulator's network (turmoil).
     @if cargo tree -p gateway -e normal --prefix none | grep -q '^turmoil '; then echo "gateway links turmoil without the sim feature"; exit 1; fi
 
