@@ -365,6 +365,19 @@ fn media_config() -> GatewayConfig {
     }
 }
 
+/// Teams (52.114.7.7) answers `req` 200 with `sdp`, at `at_ms`.
+fn teams_answers(gw: &mut Gateway, req: &Message, tag: Option<&str>, sdp: &str, at_ms: u64) {
+    let ok = crate::sip::msg::build::response(
+        req,
+        200,
+        "OK",
+        tag,
+        &[("Contact", "<sip:client@52.114.7.7>")],
+        Some(("application/sdp", sdp.as_bytes())),
+    );
+    gw.handle_datagram(ms(at_ms), addr(TEAMS[0]), Bytes::from(ok));
+}
+
 /// The port of an SDP's first m=audio line.
 fn audio_port(sdp: &str) -> u16 {
     sdp.lines()
@@ -387,15 +400,7 @@ fn media_is_anchored_and_no_address_crosses_legs() {
     assert_eq!(controls.len(), 2, "one port pair per leg: {controls:?}");
     // Teams answers from 52.114.7.7:50000.
     let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
-    let ok = crate::sip::msg::build::response(
-        &to_teams,
-        200,
-        "OK",
-        Some("t1"),
-        &[("Contact", "<sip:client@52.114.7.7>")],
-        Some(("application/sdp", answer.as_bytes())),
-    );
-    gw.handle_datagram(ms(50), addr(TEAMS[0]), Bytes::from(ok));
+    teams_answers(&mut gw, &to_teams, Some("t1"), &answer, 50);
     let o = out(&mut gw);
     let to_op = to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 toward the operator");
     let relayed = String::from_utf8_lossy(to_op.body()).into_owned();
@@ -475,15 +480,7 @@ fn the_transcoder_bound_refuses_a_call_before_it_is_offered_on() {
     let offer = String::from_utf8_lossy(to_teams.body()).into_owned();
     assert!(offer.contains("m=audio ") && offer.contains(" RTP/AVP 9\r\n"), "{offer}");
     let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000 RTP/AVP 0", "50000 RTP/AVP 9");
-    let ok = crate::sip::msg::build::response(
-        &to_teams,
-        200,
-        "OK",
-        Some("t1"),
-        &[("Contact", "<sip:client@52.114.7.7>")],
-        Some(("application/sdp", answer.as_bytes())),
-    );
-    gw.handle_datagram(ms(50), addr(TEAMS[0]), Bytes::from(ok));
+    teams_answers(&mut gw, &to_teams, Some("t1"), &answer, 50);
     let o = out(&mut gw);
     assert!(to(&o, OP).iter().any(|m| m.status() == Some(200)), "the first call is answered");
     // A second such call: the bound is reached, 503 + Warning, nothing toward Teams.
@@ -504,15 +501,7 @@ fn an_answer_the_gateway_cannot_take_is_refused_to_the_caller_and_hung_up_toward
     let to_teams = start(&mut gw);
     // Teams answers with a codec it was not offered (G.729 for a PCMU offer).
     let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000 RTP/AVP 0", "50000 RTP/AVP 18");
-    let ok = crate::sip::msg::build::response(
-        &to_teams,
-        200,
-        "OK",
-        Some("t1"),
-        &[("Contact", "<sip:client@52.114.7.7>")],
-        Some(("application/sdp", answer.as_bytes())),
-    );
-    gw.handle_datagram(ms(50), addr(TEAMS[0]), Bytes::from(ok));
+    teams_answers(&mut gw, &to_teams, Some("t1"), &answer, 50);
     let o = out(&mut gw);
     let finals: Vec<Message> = to(&o, OP).into_iter().filter(|m| m.status().is_some_and(|s| s >= 200)).collect();
     assert_eq!(finals.iter().filter_map(Message::status).collect::<Vec<_>>(), vec![488], "{o:?}");
@@ -529,15 +518,7 @@ fn a_re_invite_answered_outside_the_offer_ends_the_call_cleanly() {
     let mut gw = Gateway::new(media_config(), 17);
     let to_teams = start(&mut gw);
     let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
-    let ok = crate::sip::msg::build::response(
-        &to_teams,
-        200,
-        "OK",
-        Some("t1"),
-        &[("Contact", "<sip:client@52.114.7.7>")],
-        Some(("application/sdp", answer.as_bytes())),
-    );
-    gw.handle_datagram(ms(50), addr(TEAMS[0]), Bytes::from(ok));
+    teams_answers(&mut gw, &to_teams, Some("t1"), &answer, 50);
     let o = out(&mut gw);
     let to_op = to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 toward the operator");
     let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
@@ -551,15 +532,7 @@ fn a_re_invite_answered_outside_the_offer_ends_the_call_cleanly() {
     let o = out(&mut gw);
     let re_b = to(&o, TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Invite)).expect("re-INVITE to Teams");
     let bad = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000 RTP/AVP 0", "50000 RTP/AVP 18");
-    let ok = crate::sip::msg::build::response(
-        &re_b,
-        200,
-        "OK",
-        None,
-        &[("Contact", "<sip:client@52.114.7.7>")],
-        Some(("application/sdp", bad.as_bytes())),
-    );
-    gw.handle_datagram(ms(150), addr(TEAMS[0]), Bytes::from(ok));
+    teams_answers(&mut gw, &re_b, None, &bad, 150);
     let o = out(&mut gw);
     let to_op: Vec<Message> = to(&o, OP);
     assert!(to_op.iter().any(|m| m.status() == Some(488)), "{to_op:?}");

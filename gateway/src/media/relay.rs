@@ -1526,6 +1526,14 @@ mod tests {
 
     const RTCP_SR: [u8; 8] = [0x80, 200, 0, 1, 0xde, 0xad, 0xbe, 0xef];
 
+    /// A stream with A's peer at 192.0.2.10:30000 and B's at 52.114.1.1:50000.
+    fn open_stream(r: &mut Relay) -> (StreamId, [u16; 2]) {
+        let (s, ports) = r.open().expect("open");
+        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
+        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        (s, ports)
+    }
+
     fn remote(a: &str, mux: bool) -> Remote {
         let rtp = addr(a);
         Remote { rtp, rtcp: SocketAddr::new(rtp.ip(), rtp.port() + 1), rtcp_mux: mux }
@@ -1561,9 +1569,7 @@ mod tests {
     #[test]
     fn codec_transcoding_repacketizes_and_is_bounded() {
         let mut r = Relay::new(&RelayConfig { port_min: 40_000, port_max: 40_099, max_transcoders: 2 });
-        let (s, [pa, pb]) = r.open().expect("open");
-        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
-        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let (s, [pa, pb]) = open_stream(&mut r);
         // PCMU 20 ms from A -> G.722 10 ms toward B: two packets per input.
         r.set_plan(s, Side::A, &plan(Codec::Pcmu, Codec::G722, (0, 9)), 10).expect("plan");
         assert_eq!(r.transcoders(), 1);
@@ -1603,9 +1609,7 @@ mod tests {
     #[test]
     fn a_re_invite_from_transcoded_to_relayed_audio_keeps_one_stream() {
         let mut r = Relay::new(&RelayConfig::default());
-        let (s, [pa, _]) = r.open().expect("open");
-        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
-        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let (s, [pa, _]) = open_stream(&mut r);
         r.set_plan(s, Side::A, &plan(Codec::Pcmu, Codec::G722, (0, 9)), 20).expect("plan");
         let from = addr("192.0.2.10:30000");
         let mut seen = Vec::new();
@@ -1628,9 +1632,7 @@ mod tests {
     #[test]
     fn terminated_rtcp_is_read_not_relayed_and_the_gateway_reports_itself() {
         let mut r = Relay::new(&RelayConfig::default());
-        let (s, [pa, pb]) = r.open().expect("open");
-        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
-        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let (s, [pa, pb]) = open_stream(&mut r);
         r.set_rtcp_terminate(s, Side::B, true);
         let (a, b) = (addr("192.0.2.10:30000"), addr("52.114.1.1:50000"));
         for i in 0..10u16 {
@@ -1663,9 +1665,7 @@ mod tests {
     #[test]
     fn packets_cross_to_the_other_leg_and_latch_to_their_first_source() {
         let mut r = Relay::new(&RelayConfig::default());
-        let (s, [pa, pb]) = r.open().expect("open");
-        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
-        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let (s, [pa, pb]) = open_stream(&mut r);
         // A's peer sends from behind a NAT: a different port than its SDP said.
         let nat = addr("203.0.113.7:61000");
         let f = relay(&mut r, Time::ZERO, pa, nat, &rtp(1)).expect("forwarded");
@@ -1814,9 +1814,7 @@ mod tests {
     #[test]
     fn injected_ringback_is_paced_and_stops_when_real_media_arrives() {
         let mut r = Relay::new(&RelayConfig::default());
-        let (s, [pa, pb]) = r.open().expect("open");
-        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
-        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let (s, [pa, pb]) = open_stream(&mut r);
         let gen = crate::media::tone::ringback("us", 8000).expect("us ringback");
         r.start_tone(s, Side::A, Playback { gen, codec: Codec::Pcmu, pt: 0, ssrc: 0x1234_5678 }, Time::ZERO);
         assert_eq!(r.poll_timeout(), Some(Time::ZERO));
@@ -1837,9 +1835,7 @@ mod tests {
     #[test]
     fn a_new_sdp_address_releases_the_latch() {
         let mut r = Relay::new(&RelayConfig::default());
-        let (s, [_, pb]) = r.open().expect("open");
-        r.set_remote(s, Side::A, remote("192.0.2.10:30000", false));
-        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let (s, [_, pb]) = open_stream(&mut r);
         assert!(relay(&mut r, Time::ZERO, pb, addr("52.114.1.1:50000"), &rtp(1)).is_some());
         // The answer came from another fork with another address.
         r.set_remote(s, Side::B, remote("52.114.2.2:52000", false));
