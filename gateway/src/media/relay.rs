@@ -1715,8 +1715,7 @@ mod tests {
     #[test]
     fn payload_types_are_renumbered_and_unknown_ones_dropped() {
         let mut r = Relay::new(&RelayConfig::default());
-        let (s, [pa, _]) = r.open().expect("open");
-        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let (s, [pa, _]) = open_stream(&mut r);
         r.set_plan(
             s,
             Side::A,
@@ -1744,8 +1743,7 @@ mod tests {
     #[test]
     fn the_voice_payload_is_transcoded_in_place_after_csrcs_and_extensions() {
         let mut r = Relay::new(&RelayConfig::default());
-        let (s, [pa, _]) = r.open().expect("open");
-        r.set_remote(s, Side::B, remote("52.114.1.1:50000", false));
+        let (s, [pa, _]) = open_stream(&mut r);
         r.set_plan(
             s,
             Side::A,
