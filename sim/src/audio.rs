@@ -222,6 +222,28 @@ impl Listener {
     }
 }
 
+/// The key of an RFC 4733 event code (0-9, 10 = `*`, 11 = `#`, 12-15 =
+/// `A`-`D`; `?` for anything else), as the parties read events.
+pub fn key_of_event(event: u8) -> char {
+    match event {
+        0..=9 => char::from(b'0' + event),
+        10 => '*',
+        11 => '#',
+        12..=15 => char::from(b'A' + event - 12),
+        _ => '?',
+    }
+}
+
+/// The RFC 4733 event code of a key, if it is one.
+pub fn event_of_key(key: char) -> Option<u8> {
+    match key {
+        '*' => Some(10),
+        '#' => Some(11),
+        'A'..='D' => Some(12 + (key as u8 - b'A')),
+        c => c.to_digit(10).map(|d| d as u8),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,9 @@ use gateway::time::Time;
 
 use gateway::media::srtp::{MasterKey, Suite};
 
-use crate::audio::{KeyListener, KeyPad, Listener, Speaker, FRAME, OPERATOR_TONE, TEAMS_TONE};
+use crate::audio::{
+    event_of_key, key_of_event, KeyListener, KeyPad, Listener, Speaker, FRAME, OPERATOR_TONE, TEAMS_TONE,
+};
 use crate::libsrtp::SrtpSession;
 use crate::voice::{Voice, VoiceDecoder, VoiceEncoder};
 
@@ -186,23 +188,22 @@ fn sdp_target(body: &[u8]) -> Option<(SocketAddr, String)> {
 
 /// The telephone-event payload type an SDP names, if any.
 fn sdp_telephone_event(body: &[u8]) -> Option<u8> {
-    let text = std::str::from_utf8(body).ok()?;
-    text.lines().find_map(|l| {
+    rtpmaps(body).find(|(_, enc)| enc.to_ascii_lowercase().starts_with("telephone-event/")).map(|(pt, _)| pt)
+}
+
+/// An SDP's rtpmap lines: (payload type, `encoding/clock[/channels]`).
+pub(crate) fn rtpmaps(body: &[u8]) -> impl Iterator<Item = (u8, &str)> {
+    std::str::from_utf8(body).unwrap_or("").lines().filter_map(|l| {
         let (pt, enc) = l.trim_end().strip_prefix("a=rtpmap:")?.split_once(' ')?;
-        enc.to_ascii_lowercase().starts_with("telephone-event/").then(|| pt.parse().ok()).flatten()
+        Some((pt.parse().ok()?, enc))
     })
 }
 
 /// The codecs an SDP's first m=audio line names, with their payload types, in order.
 fn sdp_voices(body: &[u8]) -> Vec<(u8, Voice)> {
     let Some((_, _, pts)) = sdp_read(body) else { return Vec::new() };
-    let text = std::str::from_utf8(body).unwrap_or("");
-    let named = |pt: u8| {
-        text.lines().find_map(|l| {
-            let (p, enc) = l.trim_end().strip_prefix("a=rtpmap:")?.split_once(' ')?;
-            (p.parse::<u8>().ok()? == pt).then(|| Voice::by_name(enc.split('/').next()?)).flatten()
-        })
-    };
+    let named =
+        |pt: u8| rtpmaps(body).find(|(p, _)| *p == pt).and_then(|(_, enc)| Voice::by_name(enc.split('/').next()?));
     pts.into_iter()
         .filter_map(|pt| named(pt).or(if pt < 96 { Voice::of_pt(pt) } else { None }).map(|v| (pt, v)))
         .collect()
@@ -280,11 +281,7 @@ fn sdp(ip: &str, dir: &str, codecs: &[Voice], te: u8, cn: bool, ptime: u32, key:
 
 /// The comfort-noise payload type an SDP names (rtpmap CN/8000, or static 13 listed).
 fn sdp_cn(body: &[u8]) -> Option<u8> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mapped = text.lines().find_map(|l| {
-        let (pt, enc) = l.trim_end().strip_prefix("a=rtpmap:")?.split_once(' ')?;
-        enc.eq_ignore_ascii_case("CN/8000").then(|| pt.parse().ok()).flatten()
-    });
+    let mapped = rtpmaps(body).find(|(_, enc)| enc.eq_ignore_ascii_case("CN/8000")).map(|(pt, _)| pt);
     mapped.or_else(|| sdp_read(body).and_then(|(_, _, pts)| pts.contains(&13).then_some(13)))
 }
 
@@ -568,12 +565,7 @@ impl Peer {
             let ts = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
             if data[13] & 0x80 != 0 && self.last_event_ts != Some(ts) {
                 self.last_event_ts = Some(ts);
-                let d = match data[12] {
-                    10 => '*',
-                    11 => '#',
-                    e => char::from_digit(u32::from(e), 10).unwrap_or('?'),
-                };
-                self.observed.dtmf_received.push(d);
+                self.observed.dtmf_received.push(key_of_event(data[12]));
             }
             return;
         }
@@ -685,11 +677,7 @@ impl Peer {
             let te = f.te_pt.filter(|_| f.ts % 800 == 0).and_then(|pt| f.digits.pop_front().map(|d| (pt, d)));
             if let Some((pt, d)) = te {
                 // RFC 4733: three updates then three end packets, one timestamp.
-                let event = match d {
-                    '*' => 10,
-                    '#' => 11,
-                    c => c.to_digit(10).unwrap_or(0) as u8,
-                };
+                let event = event_of_key(d).unwrap_or(0);
                 for (i, (end, dur)) in
                     [(false, 160u16), (false, 320), (false, 480), (true, 640), (true, 640), (true, 640)]
                         .into_iter()
@@ -845,11 +833,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\n{ct}Content-Length: {}\r\n\r\n
     /// One DTMF digit as two NOTIFYs (Event: telephone-event): the key
     /// press starts (no end bit), then ends after 160 ms.
     fn in_dialog_notify(&mut self, now: Time, digit: char) {
-        let event = match digit {
-            '*' => 10,
-            '#' => 11,
-            d => d.to_digit(10).unwrap_or(0) as u8,
-        };
+        let event = event_of_key(digit).unwrap_or(0);
         let headers = "Event: telephone-event;rate=1000\r\nContent-Type: audio/telephone-event\r\n";
         for body in [[event, 10, 0, 0], [event, 0x80 | 10, 0, 160]] {
             self.info_body = Some((headers.into(), body.to_vec()));
@@ -1086,12 +1070,7 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\n{ct}Content-Length: {}\r\n\r\n
                 // The key press ends with the end bit set: one digit.
                 let b = msg.body();
                 if b.len() >= 4 && b[1] & 0x80 != 0 {
-                    let d = match b[0] {
-                        10 => '*',
-                        11 => '#',
-                        e => char::from_digit(u32::from(e), 10).unwrap_or('?'),
-                    };
-                    self.observed.dtmf_received.push(d);
+                    self.observed.dtmf_received.push(key_of_event(b[0]));
                 }
                 self.respond(now, tx, 200, None, None);
             }

@@ -102,11 +102,9 @@ fn sdp_names(body: &[u8]) -> Option<BTreeMap<u8, String>> {
             Some((pt, name.to_owned()))
         })
         .collect();
-    for l in text.lines() {
-        if let Some((pt, enc)) = l.trim_end().strip_prefix("a=rtpmap:").and_then(|r| r.split_once(' ')) {
-            if let (Ok(pt), Some(name)) = (pt.parse::<u8>(), enc.split('/').next()) {
-                names.insert(pt, name.to_owned());
-            }
+    for (pt, enc) in crate::peer::rtpmaps(body) {
+        if let Some(name) = enc.split('/').next() {
+            names.insert(pt, name.to_owned());
         }
     }
     Some(names)
@@ -287,13 +285,7 @@ impl Recorder {
             let ts = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
             if e.last_end != Some(ts) {
                 e.last_end = Some(ts);
-                e.digits.push(match data[12] {
-                    10 => '*',
-                    11 => '#',
-                    d @ 0..=9 => char::from(b'0' + d),
-                    d @ 12..=15 => char::from(b'A' + d - 12),
-                    _ => '?',
-                });
+                e.digits.push(crate::audio::key_of_event(data[12]));
             }
         }
     }
@@ -389,11 +381,7 @@ impl Recorder {
             facts.insert(format!("{r}.rtcp_ssrc_mismatch"), vec![i64::from(o.rtcp_ssrc_mismatch)]);
             facts.insert(format!("{r}.rtcp_undecodable"), vec![i64::from(o.rtcp_undecodable)]);
             // DTMF digits as numbers (RFC 4733 event codes: * = 10, # = 11).
-            let code = |d: &char| match d {
-                '*' => 10,
-                '#' => 11,
-                c => i64::from(c.to_digit(10).unwrap_or(99)),
-            };
+            let code = |d: &char| crate::audio::event_of_key(*d).map_or(99, i64::from);
             facts.insert(format!("{r}.dtmf_sent"), o.dtmf_sent.iter().map(code).collect());
             facts.insert(format!("{r}.dtmf_received"), o.dtmf_received.iter().map(code).collect());
             // Listening: the tone it heard (Hz) and its share of the power (%).

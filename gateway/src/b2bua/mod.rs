@@ -250,8 +250,11 @@ impl Gateway {
 
     /// A media packet arrived on our `port`, in `buf[..len]`: where to send
     /// it (from which of our ports) and its length once rewritten in place,
-    /// if it goes anywhere. Never allocates. `buf` should have room beyond
-    /// `len` for what SRTP protection adds (16 bytes).
+    /// if it goes anywhere. Never allocates (but for the rare extra packets
+    /// of a transcoder re-framing to a shorter ptime, queued for
+    /// [`Gateway::poll_media_packet`]). `buf` should be
+    /// [`crate::media::relay::MEDIA_BUFFER`] long: room for a less
+    /// compressed codec and SRTP's tag.
     pub fn handle_media(
         &mut self,
         now: Time,

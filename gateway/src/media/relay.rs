@@ -639,6 +639,12 @@ fn payload_offset(p: &[u8]) -> Option<usize> {
 /// G.711 from 60 ms of G.729 is 480 bytes) and SRTP's tag.
 pub const MEDIA_BUFFER: usize = 2048;
 
+/// The SSRC a leg's stream starts with when the gateway's own packets
+/// (digits, reports) come before any relayed ones.
+fn leg_seed(id: StreamId, side: u8) -> u32 {
+    0x5eed_0000 ^ (id.0 as u32).wrapping_mul(2_654_435_761) ^ u32::from(side)
+}
+
 /// Transcoded audio is its own source toward the sequencer: the source's
 /// SSRC with these bits flipped.
 const TRANSCODED_SSRC: u32 = 0x7c0d_ec00;
@@ -679,9 +685,24 @@ fn through_codec(
     hdr[8..12].copy_from_slice(&ssrc.to_be_bytes());
     let scale = c.tc.to().rtp_clock() / c.tc.from().rtp_clock().max(1);
     let mut first = None;
-    let mut frame = [0u8; 1500];
-    let room = buf.len().saturating_sub(12 + SRTP_TAG_ROOM).min(frame.len());
-    while let Some((n, step)) = c.tc.pop(&mut frame[..room]) {
+    while c.tc.ready() {
+        // The first frame is encoded in place (the payload it came in has
+        // been decoded); later ones (rare: the out packetization time is
+        // shorter than the in one) into packets of their own, queued only
+        // once complete and protected.
+        let mut own = Vec::new();
+        let target: &mut [u8] = if first.is_none() {
+            &mut buf[..]
+        } else {
+            own.resize(MEDIA_BUFFER, 0);
+            &mut own[..]
+        };
+        let room = target.len().saturating_sub(12 + SRTP_TAG_ROOM);
+        if room == 0 {
+            break;
+        }
+        // A frame that cannot be encoded is dropped (and counted) by the transcoder.
+        let Some((n, step)) = c.tc.pop(&mut target[12..12 + room]) else { continue };
         let ts = *c.ts.get_or_insert(in_ts.wrapping_mul(scale.max(1)));
         hdr[2..4].copy_from_slice(&c.seq.to_be_bytes());
         hdr[4..8].copy_from_slice(&ts.to_be_bytes());
@@ -690,21 +711,7 @@ fn through_codec(
         hdr[1] &= 0x7f;
         out.out.relayed(&mut hdr, now);
         let len = 12 + n;
-        // The first frame goes out in place; later ones (rare: the out
-        // packetization time is shorter than the in one) in packets of
-        // their own, queued only once complete and protected.
-        let mut own = Vec::new();
-        let target: &mut [u8] = if first.is_none() {
-            &mut buf[..]
-        } else {
-            own.resize(len + SRTP_TAG_ROOM, 0);
-            &mut own[..]
-        };
-        if target.len() < len {
-            break;
-        }
         target[..12].copy_from_slice(&hdr);
-        target[12..len].copy_from_slice(&frame[..n]);
         let Some(sent) = protect(&mut out.srtp_out, false, target, len, counters) else { continue };
         if let Some(end) = out.rtcp.as_mut() {
             end.packets = end.packets.wrapping_add(1);
@@ -1084,7 +1091,7 @@ impl Relay {
         let Some(stream) = self.streams.get_mut(&id) else { return false };
         let leg = &mut stream.legs[side as usize];
         let Some(pt) = leg.te_receives else { return false };
-        let ssrc = 0x5eed_0000 ^ (id.0 as u32).wrapping_mul(2_654_435_761) ^ side as u32;
+        let ssrc = leg_seed(id, side as u8);
         let player = leg.digits.get_or_insert_with(|| DigitPlayer {
             pt,
             ssrc,
@@ -1148,8 +1155,7 @@ impl Relay {
                 }
                 _ => None,
             };
-            let ssrc =
-                leg.out.ssrc().unwrap_or(0x5eed_0000 ^ (id.0 as u32).wrapping_mul(2_654_435_761) ^ u32::from(side));
+            let ssrc = leg.out.ssrc().unwrap_or_else(|| leg_seed(id, side));
             let mut p = Vec::with_capacity(128);
             rtcp_end::compound(ssrc, sender, end.reception.report_block(now), &mut p);
             let len = p.len();

@@ -534,6 +534,11 @@ impl Transcoder {
         self.to
     }
 
+    /// Whether the FIFO holds a whole out frame (`pop` gives one).
+    pub fn ready(&self) -> bool {
+        self.len >= self.frame
+    }
+
     /// Samples (at `to`'s rate) waiting in the FIFO.
     pub fn buffered(&self) -> usize {
         self.len
