@@ -41,6 +41,8 @@
 #               packet is appended to the report (perf: Debian linux-perf)
 #   KEEP        1: keep the work directory (logs, JSON) at the end
 #   PORT_BASE, RELAY_BASE  SIP/control ports (11000-), relay port ranges (12000-27999)
+#   RELAY_ADDR  the relays' SIP/media address (127.0.0.1; e.g. 127.0.0.2 puts
+#               them apart from the generator, as a relay's peers would be)
 #
 # The machine is shared: CPU per packet and the ratio measured in the same
 # run are the figures to quote; a rate during which another process (or
@@ -50,7 +52,7 @@
 # With the defaults a run takes about 7 minutes (PROFILE=1: 8).
 #
 # Everything it starts is stopped on exit (trap), every run is bounded in
-# time, and all traffic stays on 127.0.0.1. Installs rtpengine-daemon when
+# time, and all traffic stays on loopback. Installs rtpengine-daemon when
 # it is missing (Debian; root or sudo).
 set -euo pipefail
 
@@ -73,6 +75,7 @@ KEEP=${KEEP:-0}
 # Ports, below the kernel's ephemeral range (32768-): SIP and control from
 # PORT_BASE, the relays' ranges from RELAY_BASE (4 ports per call each).
 PORT_BASE=${PORT_BASE:-11000}
+RELAY_ADDR=${RELAY_ADDR:-127.0.0.1}
 RELAY_BASE=${RELAY_BASE:-12000}
 MAX_CALLS=1000
 
@@ -188,8 +191,8 @@ start_target() { # start_target SUT MODE INDEX
 # Bridgehead under media load (bench/media-load.sh): rtpload is both the
 # operator and the one Teams proxy; media anchored on loopback.
 [sip]
-fqdn = "127.0.0.1"
-listen = "127.0.0.1:$sip_port"
+fqdn = "$RELAY_ADDR"
+listen = "$RELAY_ADDR:$sip_port"
 seed = 1
 
 [operator]
@@ -200,7 +203,7 @@ transport = "udp"
 proxies = [ { address = "127.0.0.1:$uas_port", transport = "udp" } ]
 
 [media]
-address = "127.0.0.1"
+address = "$RELAY_ADDR"
 port_min = $relay_min
 port_max = $relay_max
 $media_io
@@ -219,14 +222,14 @@ EOF
       sut_pid=$!
       PIDS+=("$sut_pid")
       $A wait-udp "$sip_port" 10 || { tail -5 "$dir/sut.log" >&2; return 1; }
-      gen_args=(--sut bridgehead --sut-name "$sut" --gateway "127.0.0.1:$sip_port" --uac "127.0.0.1:$uac_port" --uas "127.0.0.1:$uas_port")
+      gen_args=(--sut bridgehead --sut-name "$sut" --gateway "$RELAY_ADDR:$sip_port" --uac "127.0.0.1:$uac_port" --uas "127.0.0.1:$uas_port")
       ;;
     rtpengine)
       local threads=()
       [ -n "$RTPENGINE_THREADS" ] && threads=(--num-threads="$RTPENGINE_THREADS")
       # --timeout: a relay idles while the others are measured; its calls
       # must not be reaped for want of media (60 s by default).
-      taskset -c "$SUT_CPU" rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
+      taskset -c "$SUT_CPU" rtpengine --config-file=none --table=-1 --interface="$RELAY_ADDR" \
         --listen-ng="127.0.0.1:$ng_port" --port-min="$relay_min" --port-max="$relay_max" --timeout=3600 \
         --foreground --log-stderr --log-level=4 "${threads[@]}" 2>"$dir/sut.log" &
       sut_pid=$!
@@ -315,7 +318,7 @@ stop_target() { # its rtpload ends its calls and exits, then the relay is stoppe
 
 # --- all runs ------------------------------------------------------------------
 cmd="bash bench/media-load.sh"
-for v in RATES DURATION CALLS SUTS MODES SUT_CPU GEN_CPU RTPENGINE_THREADS QUIET_WAIT GATEWAY_LOG PROFILE PROFILE_RATE; do
+for v in RATES DURATION CALLS SUTS MODES SUT_CPU GEN_CPU RTPENGINE_THREADS QUIET_WAIT GATEWAY_LOG PROFILE PROFILE_RATE RELAY_ADDR; do
   if printenv "$v" >/dev/null; then cmd="$v=\"${!v}\" $cmd"; fi
 done
 RTPENGINE_VERSION="n/a"

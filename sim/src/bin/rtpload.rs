@@ -232,6 +232,8 @@ fn mode(srtp: bool) -> &'static str {
 /// for SRTP, the AES_CM_128_HMAC_SHA1_80 crypto tag and key.
 struct SdpInfo {
     port: u16,
+    /// Its `c=` address (IPv4).
+    ip: Option<Ipv4Addr>,
     crypto: Option<(u32, MasterKey)>,
 }
 
@@ -239,8 +241,11 @@ fn read_sdp(body: &[u8]) -> Option<SdpInfo> {
     let text = std::str::from_utf8(body).ok()?;
     let mut port = None;
     let mut crypto = None;
+    let mut ip = None;
     for line in text.lines() {
-        if let Some(m) = line.strip_prefix("m=audio ") {
+        if let Some(c) = line.strip_prefix("c=IN IP4 ") {
+            ip = c.trim().parse().ok();
+        } else if let Some(m) = line.strip_prefix("m=audio ") {
             port = m.split_whitespace().next()?.parse().ok();
         } else if let Some(c) = line.strip_prefix("a=crypto:") {
             let mut f = c.split_whitespace();
@@ -250,7 +255,7 @@ fn read_sdp(body: &[u8]) -> Option<SdpInfo> {
             }
         }
     }
-    Some(SdpInfo { port: port?, crypto })
+    Some(SdpInfo { port: port?, ip, crypto })
 }
 
 /// An endpoint's SDP: PCMU and telephone-event, 20 ms, at `addr`; with a
@@ -283,6 +288,8 @@ fn b_key(i: usize) -> MasterKey {
 /// One call as set up: where A sends (the relay's A-facing port) and what
 /// comes out toward B (the relay's B-facing port, and its SRTP key).
 struct Leg {
+    /// The relay's A-facing address (its SDP's `c=`).
+    a_ip: Option<Ipv4Addr>,
     a_port: u16,
     b_port: u16,
     key: Option<MasterKey>,
@@ -295,6 +302,7 @@ struct UacCall {
     invite: Vec<u8>,
     sent_at: Option<Instant>,
     a_port: Option<u16>,
+    a_ip: Option<Ipv4Addr>,
     to: String,
     target: String,
     bye_done: bool,
@@ -358,6 +366,7 @@ CSeq: 1 INVITE\r\nContact: <sip:operator@{me}>\r\nContent-Type: application/sdp\
             invite: text.into_bytes(),
             sent_at: None,
             a_port: None,
+            a_ip: None,
             to: String::new(),
             target: String::new(),
             bye_done: false,
@@ -473,7 +482,7 @@ Max-Forwards: 70\r\nFrom: <sip:+14255550199@{me}>;tag=op{i}\r\nTo: {}\r\nCall-ID
         let c = &mut self.calls[i];
         if c.a_port.is_none() {
             match read_sdp(msg.body()) {
-                Some(sdp) => c.a_port = Some(sdp.port),
+                Some(sdp) => (c.a_port, c.a_ip) = (Some(sdp.port), sdp.ip),
                 None => {
                     self.failures.push(format!("call {i}: 200 without readable SDP"));
                     c.a_port = Some(0);
@@ -549,7 +558,12 @@ From: <sip:+14255550199@{me}>;tag=op{i}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 ACK\
             .calls
             .iter()
             .zip(&self.b_legs)
-            .map(|(c, (b_port, key))| Leg { a_port: c.a_port.unwrap_or(0), b_port: *b_port, key: key.clone() })
+            .map(|(c, (b_port, key))| Leg {
+                a_ip: c.a_ip,
+                a_port: c.a_port.unwrap_or(0),
+                b_port: *b_port,
+                key: key.clone(),
+            })
             .collect())
     }
 
@@ -778,7 +792,7 @@ impl Ng {
                 ("replace", Ben::List(vec![Ben::Str("origin"), Ben::Str("session-connection")])),
             ])?;
             let to_a = r.get("sdp").and_then(|s| read_sdp(s.as_bytes())).ok_or("answer: no readable SDP")?;
-            legs.push(Leg { a_port: to_a.port, b_port: to_b.port, key: to_b.crypto.map(|(_, k)| k) });
+            legs.push(Leg { a_ip: to_a.ip, a_port: to_a.port, b_port: to_b.port, key: to_b.crypto.map(|(_, k)| k) });
         }
         Ok(legs)
     }
@@ -922,7 +936,7 @@ impl Media {
             .iter()
             .enumerate()
             .map(|(i, l)| Stream {
-                dest: sockaddr(SocketAddrV4::new(*a.media_a.ip(), l.a_port)),
+                dest: sockaddr(SocketAddrV4::new(l.a_ip.unwrap_or(*a.media_a.ip()), l.a_port)),
                 seq: (i as u16).wrapping_mul(977),
                 ts: (i as u32).wrapping_mul(160_000),
             })
