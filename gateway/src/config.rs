@@ -76,6 +76,8 @@ struct RawMedia {
     teams: RawLegPolicy,
     /// Connect a port's send socket to the destination it keeps sending to.
     connect: Option<bool>,
+    /// The local address the media ports bind; default: sip.listen's.
+    bind: Option<String>,
 }
 
 /// The codec policy toward one side.
@@ -249,6 +251,9 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// How the shell's media sockets use the kernel (`[media] connect`).
     pub media_io: crate::io::media::MediaIo,
+    /// Where the media ports bind (`[media] bind`; default: the `listen`
+    /// address, a wildcard binding every address).
+    pub media_bind: std::net::IpAddr,
 }
 
 fn target(raw: &RawTarget, field: &str, errors: &mut Vec<ConfigError>) -> Option<Target> {
@@ -371,6 +376,16 @@ impl Config {
             .media
             .as_ref()
             .map_or(defaults, |m| crate::io::media::MediaIo { connect: m.connect.unwrap_or(defaults.connect) });
+        let media_bind = match raw.media.as_ref().and_then(|m| m.bind.as_deref()) {
+            None => None,
+            Some(b) => match b.parse::<std::net::IpAddr>() {
+                Ok(ip) if !ip.is_multicast() => Some(ip),
+                _ => {
+                    errors.push(err("media.bind", format!("'{b}' is not a local unicast or wildcard IP address")));
+                    None
+                }
+            },
+        };
         let media = raw.media.as_ref().and_then(|m| {
             let address = match &m.address {
                 Some(a) => match a.parse::<std::net::IpAddr>() {
@@ -380,14 +395,21 @@ impl Config {
                         None
                     }
                 },
-                None => match &listen {
-                    Ok(l) if !l.ip().is_unspecified() => Some(l.ip()),
+                None => match (media_bind, &listen) {
+                    (Some(b), _) if !b.is_unspecified() => Some(b),
+                    (None, Ok(l)) if !l.ip().is_unspecified() => Some(l.ip()),
                     _ => {
-                        errors.push(err("media.address", "required when sip.listen is a wildcard address"));
+                        errors
+                            .push(err("media.address", "required when sip.listen or media.bind is a wildcard address"));
                         None
                     }
                 },
             };
+            if let (Some(a), Some(b)) = (address, media_bind) {
+                if a.is_ipv4() != b.is_ipv4() {
+                    errors.push(err("media.bind", format!("{b} and media.address {a} are not of the same IP family")));
+                }
+            }
             if m.port_min < 1024 || m.port_max <= m.port_min || m.port_max - m.port_min < 3 {
                 errors.push(err("media.port_max", "the range must be port_min >= 1024 < port_max, 4 ports at least"));
                 return None;
@@ -445,6 +467,7 @@ impl Config {
             seed: raw.sip.seed,
             drain_timeout: Duration::from_secs(raw.shutdown.drain_timeout_s),
             media_io,
+            media_bind: media_bind.unwrap_or(listen.ip()),
         })
     }
 }
@@ -486,6 +509,29 @@ mod tests {
         let errs = Config::from_toml(&bad).unwrap_err();
         assert!(errs.iter().any(|e| e.field == "media.port_max"), "{errs:?}");
         assert_eq!(c.media_io, crate::io::media::MediaIo::default());
+        // Media ports bind where SIP listens unless `bind` says otherwise;
+        // `address` defaults to a specific `bind`.
+        assert_eq!(c.media_bind.to_string(), "0.0.0.0");
+        let bound = EXAMPLE.replace("address = \"198.51.100.1\"", "bind = \"10.0.0.5\"");
+        let b = Config::from_toml(&bound).expect("bind");
+        assert_eq!(
+            (b.media_bind.to_string(), b.gateway.media.expect("media").address.to_string()),
+            ("10.0.0.5".into(), "10.0.0.5".into())
+        );
+        let nat = EXAMPLE.replace("address = \"198.51.100.1\"", "address = \"198.51.100.1\"\nbind = \"10.0.0.5\"");
+        let n = Config::from_toml(&nat).expect("bind behind 1:1 NAT");
+        assert_eq!(
+            (n.media_bind.to_string(), n.gateway.media.expect("media").address.to_string()),
+            ("10.0.0.5".into(), "198.51.100.1".into())
+        );
+        for (bind, why) in
+            [("eth0", "not a local unicast"), ("224.0.0.1", "not a local unicast"), ("::1", "same IP family")]
+        {
+            let bad = EXAMPLE
+                .replace("address = \"198.51.100.1\"", &format!("address = \"198.51.100.1\"\nbind = \"{bind}\""));
+            let errs = Config::from_toml(&bad).unwrap_err();
+            assert!(errs.iter().any(|e| e.field == "media.bind" && e.reason.contains(why)), "{bind}: {errs:?}");
+        }
         let off = EXAMPLE.replace("connect = true", "connect = false");
         assert_eq!(
             Config::from_toml(&off).expect("connect = false").media_io,

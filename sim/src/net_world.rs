@@ -130,7 +130,7 @@ async fn gateway_host(shared: SharedRef, cfg: gateway::b2bua::GatewayConfig, see
     let stop = async move {
         let _ = rx.await;
     };
-    driver::run(TurmoilNet, any(GW), &mut gw, stop, Duration::from_secs(5), &mut tap).await?;
+    driver::run(TurmoilNet, any(GW), any(GW).ip(), &mut gw, stop, Duration::from_secs(5), &mut tap).await?;
     let mut s = shared.borrow_mut();
     s.gw.tables = GatewayState::of(&gw);
     s.gw.stopped = true;

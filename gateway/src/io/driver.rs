@@ -288,11 +288,13 @@ fn since(start: Instant) -> Time {
     Time::from_nanos(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Run the gateway on `net` at `listen` until `stop` resolves and the
-/// drain ends. Must run inside a tokio `LocalSet`.
+/// Run the gateway on `net` at `listen` (media ports bound on
+/// `media_bind`) until `stop` resolves and the drain ends. Must run
+/// inside a tokio `LocalSet`.
 pub async fn run<N, O>(
     net: N,
     listen: SocketAddr,
+    media_bind: std::net::IpAddr,
     gw: &mut Gateway,
     stop: impl Future<Output = ()>,
     drain_timeout: Duration,
@@ -308,8 +310,8 @@ where
     let start = Instant::now();
     let now = move || since(start);
     let (ev_tx, mut ev_rx) = mpsc::channel::<StreamEvent>(EVENT_QUEUE);
-    // Media ports bind where SIP listens (SDP may name another, public, address).
-    let media_ip = listen.ip();
+    // SDP may name another address (`[media] address`: public, 1:1 NAT).
+    let media_ip = media_bind;
     let mut s = Sockets { net, media_ip, media, udp, writers: HashMap::new(), events: ev_tx, next_conn: 1 };
     let mut buf = vec![0u8; 65_536];
     let mut batch = MediaBatch::new(MEDIA_BATCH);

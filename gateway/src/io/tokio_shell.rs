@@ -50,6 +50,7 @@ pub async fn run(cfg: Config) -> Result<(), ShellError> {
     driver::run(
         TokioNet { media_io: cfg.media_io },
         cfg.listen,
+        cfg.media_bind,
         &mut gw,
         stop,
         cfg.drain_timeout,
