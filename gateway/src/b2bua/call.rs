@@ -931,6 +931,15 @@ impl Gateway {
             // No ACK for our 2xx (RFC 3261 13.3.1.4): end the call both ways.
             call.pending_2xx.clear();
             call.phase = Phase::Ending;
+            // A late offer's 2xx from B still waits for the caller's answer,
+            // which will not come: ACK it (without one) before the BYE, or
+            // B would retransmit it for 32 s more.
+            if let Some(idx) = call.late_offer_ack.take() {
+                self.ack_b(id, idx, None);
+                self.send_bye(now, id, Leg::B, Some(idx));
+                self.send_bye(now, id, Leg::A, None);
+                return;
+            }
             self.send_bye(now, id, Leg::B, None);
             self.send_bye(now, id, Leg::A, None);
             return;

@@ -541,3 +541,35 @@ fn a_re_invite_answered_outside_the_offer_ends_the_call_cleanly() {
     assert!(toward_teams.contains(&Some(Method::Ack)) && toward_teams.contains(&Some(Method::Bye)), "{toward_teams:?}");
     assert_eq!((gw.active_calls(), gw.media_streams()), (0, 0));
 }
+
+/// A late offer (the operator's INVITE without SDP) whose caller never
+/// ACKs the 200: when the 2xx retransmissions give up (64*T1), Teams'
+/// 200, which was waiting for the caller's answer, is ACKed before the
+/// BYE, so that Teams stops retransmitting it; both legs are hung up.
+#[test]
+fn a_late_offer_never_acked_by_the_caller_acks_teams_before_the_bye() {
+    let mut gw = Gateway::new(media_config(), 18);
+    let invite = op_invite()
+        .replace("Content-Type: application/sdp\r\n", "")
+        .replace(&format!("Content-Length: {}\r\n\r\n{SDP}", SDP.len()), "Content-Length: 0\r\n\r\n");
+    gw.handle_datagram(ms(0), addr(OP), Bytes::from(invite));
+    let to_teams = to(&out(&mut gw), TEAMS[0]).pop().expect("INVITE toward Teams");
+    assert!(to_teams.body().is_empty(), "a late offer stays one");
+    let offer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
+    teams_answers(&mut gw, &to_teams, Some("t1"), &offer, 50);
+    let o = out(&mut gw);
+    assert!(to(&o, OP).iter().any(|m| m.status() == Some(200) && !m.body().is_empty()), "the offer reaches the caller");
+    assert!(!to(&o, TEAMS[0]).iter().any(|m| m.method() == Some(Method::Ack)), "Teams' ACK waits for the answer");
+    // The caller never ACKs; time runs past 64*T1 (32 s).
+    let mut sent = Vec::new();
+    let mut now = 50;
+    while now < 40_000 {
+        now = gw.poll_timeout().map_or(40_000, |t| (t.as_nanos() / 1_000_000) as u64).clamp(now + 1, 40_000);
+        gw.handle_timeout(ms(now));
+        sent.extend(out(&mut gw));
+    }
+    let mut toward_teams: Vec<Method> = to(&sent, TEAMS[0]).iter().filter_map(Message::method).collect();
+    toward_teams.dedup(); // the BYE's own retransmissions (Teams does not answer here)
+    assert_eq!(toward_teams, vec![Method::Ack, Method::Bye]);
+    assert!(to(&sent, OP).iter().any(|m| m.method() == Some(Method::Bye)), "the caller is hung up");
+}
