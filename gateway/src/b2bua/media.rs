@@ -254,8 +254,11 @@ impl Gateway {
             // telephone-event: `from` receives with its own SDP's number;
             // `to` will send with the number of the SDP it is given now.
             let to_sends = te(&negotiate::formats(m));
-            self.relay.set_rtcp_terminate(stream, side(to), policy.rtcp_terminate);
-            self.relay.set_rtcp_terminate(stream, side(from), self.leg_policy(id, from).rtcp_terminate);
+            // A transcoded stream's reports describe another codec's clock,
+            // packets and sizes: the gateway reports on each leg itself.
+            let own = self.relay.transcodes(stream);
+            self.relay.set_rtcp_terminate(stream, side(to), own || policy.rtcp_terminate);
+            self.relay.set_rtcp_terminate(stream, side(from), own || self.leg_policy(id, from).rtcp_terminate);
             self.relay.set_telephone_event(stream, side(from), None, from_receives);
             self.relay.set_telephone_event(stream, side(to), to_sends, None);
             // DTMF interworking: events from a 4733 leg are taken out of the

@@ -884,6 +884,13 @@ impl Relay {
         self.transcoders
     }
 
+    /// Whether a stream runs a codec transcoder in either direction (G.711
+    /// law conversion in place does not count: it keeps clock, packets and
+    /// sizes, so relayed RTCP still describes the stream).
+    pub fn transcodes(&self, id: StreamId) -> bool {
+        self.streams.get(&id).is_some_and(|s| s.rewrite.iter().any(|r| r.codec.is_some()))
+    }
+
     /// Whether `n` more codec transcoders fit under the bound.
     pub fn can_transcode(&self, n: usize) -> bool {
         self.transcoders + n <= self.max_transcoders
