@@ -564,7 +564,7 @@ fn a_late_offer_never_acked_by_the_caller_acks_teams_before_the_bye() {
     let mut sent = Vec::new();
     let mut now = 50;
     while now < 40_000 {
-        now = gw.poll_timeout().map_or(40_000, |t| (t.as_nanos() / 1_000_000) as u64).clamp(now + 1, 40_000);
+        now = gw.poll_timeout().map_or(40_000, |t| t.as_nanos() / 1_000_000).clamp(now + 1, 40_000);
         gw.handle_timeout(ms(now));
         sent.extend(out(&mut gw));
     }
