@@ -6,6 +6,11 @@
 //! relay must at least do). Sequence numbers advance per iteration so the
 //! SRTP context never sees a replay. No path allocates.
 //!
+//! The `relay, 1000 streams` group sends the same packets round-robin over
+//! 1000 streams (as the load benchmark does): each packet meets a stream
+//! whose state the previous 999 have pushed out of the nearer caches, which
+//! is what a loaded relay pays per packet.
+//!
 //! Run: `cargo bench -p gateway --bench relay -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -93,11 +98,47 @@ fn baseline(c: &mut Criterion) {
     g.finish();
 }
 
+/// `n` streams on `path`, one packet each in turn.
+fn bench_streams(c: &mut Criterion, name: &str, path: Path, n: usize) {
+    let mut relay =
+        Relay::new(&RelayConfig { port_min: 10_000, port_max: 10_000 + 4 * n as u16, ..RelayConfig::default() });
+    let mut ports = Vec::with_capacity(n);
+    for i in 0..n {
+        let (s, [pa, _]) = relay.open().expect("open");
+        relay.set_remote(s, Side::A, remote(&format!("192.0.2.10:{}", 20_000 + 2 * i)));
+        relay.set_remote(s, Side::B, remote(&format!("52.114.1.1:{}", 20_000 + 2 * i)));
+        if let Path::Srtp = path {
+            let key = MasterKey::from_bytes([i as u8; 30]);
+            relay.set_srtp_outbound(s, Side::B, Some((Suite::AesCm128HmacSha1_80, key)));
+        }
+        ports.push((pa, addr(&format!("192.0.2.10:{}", 20_000 + 2 * i))));
+    }
+    let mut buf = [0xd5u8; LEN + 16];
+    let (mut next, mut seq) = (0usize, 0u16);
+    let mut g = c.benchmark_group(format!("relay, {n} streams"));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let (pa, from) = ports[next];
+            next += 1;
+            if next == n {
+                next = 0;
+                seq = seq.wrapping_add(1);
+            }
+            packet(&mut buf, seq, 0);
+            black_box(relay.handle_packet(Time::ZERO, pa, from, &mut buf, LEN))
+        })
+    });
+    g.finish();
+}
+
 fn paths(c: &mut Criterion) {
     baseline(c);
     bench_path(c, "rtp -> rtp", Path::Plain);
     bench_path(c, "rtp -> rtp, pt renumbered, A-law -> u-law", Path::Transcode);
     bench_path(c, "rtp -> srtp (AES_CM_128_HMAC_SHA1_80)", Path::Srtp);
+    bench_streams(c, "rtp -> rtp", Path::Plain, 1000);
+    bench_streams(c, "rtp -> srtp (AES_CM_128_HMAC_SHA1_80)", Path::Srtp, 1000);
 }
 
 criterion_group!(benches, paths);
