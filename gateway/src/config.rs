@@ -78,6 +78,20 @@ struct RawMedia {
     connect: Option<bool>,
     /// The local address the media ports bind; default: sip.listen's.
     bind: Option<String>,
+    /// Hang up an answered call after this long without RTP/RTCP (0: never).
+    #[serde(default = "default_media_timeout")]
+    timeout_s: u64,
+    /// The same while the call is on hold (0: never).
+    #[serde(default = "default_hold_timeout")]
+    hold_timeout_s: u64,
+}
+
+fn default_media_timeout() -> u64 {
+    60
+}
+
+fn default_hold_timeout() -> u64 {
+    3600
 }
 
 /// The codec policy toward one side.
@@ -414,16 +428,24 @@ impl Config {
                 errors.push(err("media.port_max", "the range must be port_min >= 1024 < port_max, 4 ports at least"));
                 return None;
             }
+            for (field, v) in [("media.timeout_s", m.timeout_s), ("media.hold_timeout_s", m.hold_timeout_s)] {
+                if v > 86_400 {
+                    errors.push(err(field, "at most 86400 (a day); 0 turns it off"));
+                }
+            }
             if m.max_transcoders > 100_000 {
                 errors.push(err("media.max_transcoders", "at most 100000 (each holds codec state and buffers)"));
             }
             let operator = leg_policy("media.operator", &m.operator, &mut errors);
             let teams = leg_policy("media.teams", &m.teams, &mut errors);
+            let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
             address.map(|address| MediaConfig {
                 address,
                 relay: RelayConfig { port_min: m.port_min, port_max: m.port_max, max_transcoders: m.max_transcoders },
                 operator,
                 teams,
+                timeout: secs(m.timeout_s),
+                hold_timeout: secs(m.hold_timeout_s),
             })
         });
         if let (Some(m), Ok(l)) = (&media, &listen) {
@@ -537,6 +559,12 @@ mod tests {
             Config::from_toml(&off).expect("connect = false").media_io,
             crate::io::media::MediaIo { connect: false }
         );
+        assert_eq!((m.timeout, m.hold_timeout), (Some(Duration::from_secs(60)), Some(Duration::from_secs(3600))));
+        let off = EXAMPLE.replace("timeout_s = 60", "timeout_s = 0");
+        assert_eq!(Config::from_toml(&off).expect("off").gateway.media.expect("media").timeout, None);
+        let long = EXAMPLE.replace("hold_timeout_s = 3600", "hold_timeout_s = 90000");
+        let errs = Config::from_toml(&long).unwrap_err();
+        assert!(errs.iter().any(|e| e.field == "media.hold_timeout_s" && e.reason.contains("86400")), "{errs:?}");
         assert_eq!(m.teams.codecs, ["PCMU", "PCMA"]);
         assert_eq!(m.teams.telephone_event_pt, Some(101));
         assert!(m.teams.srtp && !m.operator.srtp, "SRTP toward Teams only");

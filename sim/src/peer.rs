@@ -315,6 +315,9 @@ enum Timed {
 
 /// One emulated party.
 pub struct Peer {
+    /// `vanish`: it sends no more media (RTP or RTCP), whatever SDP comes,
+    /// and still answers SIP: a client whose media path died.
+    vanished: bool,
     pub role: String,
     pub addr: SocketAddr,
     /// The gateway's address: where this party sends its requests.
@@ -393,6 +396,7 @@ impl Peer {
             srtp_rx: None,
             srtp_rx_key: None,
             offered_direction: None,
+            vanished: false,
             info_body: None,
             encoder: None,
             decoders: Vec::new(),
@@ -406,13 +410,20 @@ impl Peer {
     }
 
     /// Carry out a scenario step: `call [number]`, `hangup`, `cancel`,
-    /// `reinvite [direction]`, `dtmf DIGITS` (RFC 4733 events, one per 100 ms).
+    /// `reinvite [direction]`, `dtmf DIGITS` (RFC 4733 events, one per 100 ms),
+    /// `silence MS`, `vanish` (no more media, SIP still answered).
     pub fn act(&mut self, now: Time, verb: &str, arg: Option<&str>) {
         match verb {
             "call" => self.call(now, arg.unwrap_or("+14255550100")),
             "hangup" => self.in_dialog_request(now, "BYE", ""),
             "cancel" => self.cancel(now),
             "reinvite" => self.in_dialog_request(now, "INVITE", arg.unwrap_or("sendrecv")),
+            "vanish" => {
+                self.vanished = true;
+                if let Some(f) = self.media.as_mut() {
+                    f.sending = false;
+                }
+            }
             "silence" => {
                 let ms = arg.and_then(|a| a.parse::<u64>().ok()).unwrap_or(1000);
                 if let Some(f) = self.media.as_mut() {
@@ -610,7 +621,7 @@ impl Peer {
         let first = self.behaviour.codecs.first().copied().unwrap_or(Voice::Mu);
         let (pt, voice) =
             given.into_iter().find(|(_, v)| self.behaviour.codecs.contains(v)).unwrap_or((first.pt(), first));
-        let sending = matches!(our_direction, "sendrecv" | "sendonly");
+        let sending = matches!(our_direction, "sendrecv" | "sendonly") && !self.vanished;
         let te_pt = sdp_telephone_event(body);
         if self.behaviour.srtp {
             // It sends with its own key; what it receives is keyed by the crypto line it was given.

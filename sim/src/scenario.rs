@@ -179,11 +179,14 @@ impl Default for NetworkSpec {
 pub struct GatewaySpec {
     pub failover_after_ms: u64,
     pub max_calls: usize,
+    /// `[media] timeout_s` and `hold_timeout_s` (0: never).
+    pub media_timeout_s: u64,
+    pub hold_timeout_s: u64,
 }
 
 impl Default for GatewaySpec {
     fn default() -> Self {
-        GatewaySpec { failover_after_ms: 10_000, max_calls: 100 }
+        GatewaySpec { failover_after_ms: 10_000, max_calls: 100, media_timeout_s: 60, hold_timeout_s: 3600 }
     }
 }
 
@@ -205,7 +208,7 @@ pub struct Action {
 }
 
 const PARTIES: [&str; 6] = ["operator", "teams", "teams-1", "teams-2", "teams-3", "net"];
-const VERBS: [&str; 6] = ["call", "hangup", "cancel", "reinvite", "dtmf", "silence"];
+const VERBS: [&str; 7] = ["call", "hangup", "cancel", "reinvite", "dtmf", "silence", "vanish"];
 /// Faults (party `net`, network harness only): `partition a,b`, `repair a,b`,
 /// `hold a,b` (messages wait), `release a,b`, `crash gw`, `restart gw`.
 const FAULTS: [&str; 6] = ["partition", "repair", "hold", "release", "crash", "restart"];

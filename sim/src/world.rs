@@ -101,6 +101,8 @@ pub fn gateway_config(sc: &Scenario) -> GatewayConfig {
             relay: RelayConfig { port_min: 20_000, port_max: 20_999, max_transcoders: 64 },
             operator: sc.operator.codec_policy(),
             teams: sc.teams.codec_policy(),
+            timeout: (sc.gateway.media_timeout_s > 0).then(|| Duration::from_secs(sc.gateway.media_timeout_s)),
+            hold_timeout: (sc.gateway.hold_timeout_s > 0).then(|| Duration::from_secs(sc.gateway.hold_timeout_s)),
         }),
     }
 }

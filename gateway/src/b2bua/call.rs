@@ -98,6 +98,13 @@ pub(super) struct Call {
     phase: Phase,
     failover_at: Option<Time>,
     pending_2xx: Vec<Pending2xx>,
+    /// Media inactivity: when to look at the relay next (answered calls
+    /// with anchored media and a `[media] timeout`), and since when media
+    /// is expected (the answer).
+    media_check: Option<Time>,
+    media_since: Time,
+    /// The last SDP's first stream is not sendrecv (hold).
+    pub(super) media_hold: bool,
 }
 
 impl Leg {
@@ -144,7 +151,7 @@ impl Call {
 
     pub(super) fn next_deadline(&self) -> Option<Time> {
         let r = self.pending_2xx.iter().map(|p| p.next.min(p.give_up)).min();
-        [self.failover_at, r].into_iter().flatten().min()
+        [self.failover_at, r, self.media_check].into_iter().flatten().min()
     }
 }
 
@@ -229,6 +236,9 @@ impl Gateway {
             phase: Phase::Setup,
             failover_at: None,
             pending_2xx: Vec::new(),
+            media_check: None,
+            media_since: Time::ZERO,
+            media_hold: false,
             span: tracing::Span::none(),
             client_txs: Vec::new(),
             media_streams: Vec::new(),
@@ -510,6 +520,11 @@ impl Gateway {
 
     /// Send BYE on a leg's dialog through a client transaction.
     fn send_bye(&mut self, now: Time, id: CallId, leg: Leg, dialog_index: Option<usize>) {
+        self.send_bye_with(now, id, leg, dialog_index, None);
+    }
+
+    /// [`Self::send_bye`] with a `Reason` header (RFC 3326).
+    fn send_bye_with(&mut self, now: Time, id: CallId, leg: Leg, dialog_index: Option<usize>, reason: Option<&str>) {
         let Some(call) = self.calls.get(&id) else { return };
         let peer = call.peer(leg);
         let via = self.via(peer.proto);
@@ -519,7 +534,11 @@ impl Gateway {
             Leg::B => dialog_index.or(call.b_answered).and_then(|i| call.b_dialogs.get_mut(i)),
         };
         let Some(d) = d else { return };
-        let bye = d.request("BYE", None).print(&via, None);
+        let mut req = d.request("BYE", None);
+        if let Some(r) = reason {
+            req.headers.push(("Reason", r.to_owned()));
+        }
+        let bye = req.print(&via, None);
         if let Ok(msg) = Message::parse_stream(Bytes::from(bye)) {
             if let Ok(tx) = self.txs.send_request(now, msg, peer, is_reliable(&peer)) {
                 self.track_client(tx, id, ClientPurpose::Bye);
@@ -704,10 +723,13 @@ impl Gateway {
                     }
                     return;
                 }
+                let timeout = self.cfg.media.as_ref().and_then(|m| m.timeout);
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.b_answered = Some(idx);
                     c.phase = Phase::Answered;
                     c.failover_at = None;
+                    c.media_since = now;
+                    c.media_check = timeout.filter(|_| !c.media_streams.is_empty()).map(|t| now + t);
                 }
                 self.relay_to_a(now, id, &resp);
                 // (Unless the answer could not be taken and the call ended.)
@@ -815,6 +837,44 @@ impl Gateway {
         }
     }
 
+    /// A call's media check is due: hang it up if one of its legs sent
+    /// the relay nothing (RTP or RTCP, on any of the call's streams) for
+    /// the timeout (the hold timeout on hold) since the answer; else look
+    /// again when that would be. Whether the call ended.
+    fn media_timed_out(&mut self, now: Time, id: CallId) -> bool {
+        let Some(m) = self.cfg.media.as_ref() else { return false };
+        let Some(call) = self.calls.get(&id) else { return false };
+        // The quieter leg: the later of the answer and its last packet.
+        let heard = |side: crate::media::relay::Side| {
+            let last = call.media_streams.iter().filter_map(|s| self.relay.last_activity(*s, side)).max();
+            last.map_or(call.media_since, |l| l.max(call.media_since))
+        };
+        use crate::media::relay::Side as S;
+        let since = heard(S::A).min(heard(S::B));
+        let Some(limit) = (if call.media_hold { m.hold_timeout } else { m.timeout }) else {
+            // On hold without a hold timeout: look again at the normal
+            // timeout, in case the call is resumed.
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.media_check = m.timeout.map(|t| now + t);
+            }
+            return false;
+        };
+        if since + limit > now || call.phase != Phase::Answered {
+            let next = (since + limit).max(now + Duration::from_millis(1));
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.media_check = (c.phase == Phase::Answered).then_some(next);
+            }
+            return false;
+        }
+        let why = format!("media timeout: no RTP or RTCP from a side for {} s", limit.as_secs());
+        tracing::warn!(call = id.0, "{why}");
+        let reason = format!("Q.850;cause=41;text=\"{why}\"");
+        self.send_bye_with(now, id, Leg::B, None, Some(&reason));
+        self.send_bye_with(now, id, Leg::A, None, Some(&reason));
+        self.end_call(id, 200, &why);
+        true
+    }
+
     pub(super) fn on_stray(&mut self, resp: &Message) {
         // A retransmitted 2xx after the INVITE transaction ended: ACK it again.
         let (Ok(call_id), Ok(from)) = (resp.call_id(), resp.from()) else { return };
@@ -898,8 +958,11 @@ impl Gateway {
         }
     }
 
-    /// Failover and 2xx retransmission timers of one call.
+    /// Failover, 2xx retransmission and media inactivity timers of one call.
     pub(super) fn call_timers(&mut self, now: Time, id: CallId) {
+        if self.calls.get(&id).and_then(|c| c.media_check).is_some_and(|t| t <= now) && self.media_timed_out(now, id) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&id) else { return };
         if call.failover_at.is_some_and(|t| t <= now) {
             call.failover_at = None;

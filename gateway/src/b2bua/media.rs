@@ -116,6 +116,11 @@ impl Gateway {
         opened: &mut Vec<StreamId>,
     ) -> Result<Vec<u8>, MediaReject> {
         let mut sdp = Sdp::parse(body).map_err(MediaReject::not_acceptable)?;
+        // Hold (for the media timeout): the first stream not sendrecv.
+        let held = sdp.media_direction(0).is_some_and(|d| d != crate::media::sdp::Direction::SendRecv);
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.media_hold = held;
+        }
         let to = from.other();
         let pending = self.calls.get(&id).map(|c| c.media_offer.clone()).unwrap_or_default();
         let answering = !request && pending.from == Some(to);

@@ -83,6 +83,12 @@ pub struct MediaConfig {
     /// Codec policy toward the operator trunk and toward Teams.
     pub operator: LegPolicy,
     pub teams: LegPolicy,
+    /// An answered call whose relay received nothing (RTP or RTCP, from
+    /// either leg) for this long is hung up (`None`: never).
+    pub timeout: Option<Duration>,
+    /// The same while the call is on hold (the last SDP's first stream
+    /// not sendrecv: the held side, often both, may send nothing).
+    pub hold_timeout: Option<Duration>,
 }
 
 /// Media sockets the shell opens and closes (RTP port; RTCP is port + 1).

@@ -360,6 +360,8 @@ fn media_config() -> GatewayConfig {
             relay: crate::media::relay::RelayConfig { port_min: 41_000, port_max: 41_099, max_transcoders: 4 },
             operator: Default::default(),
             teams: Default::default(),
+            timeout: Some(Duration::from_secs(60)),
+            hold_timeout: Some(Duration::from_secs(3600)),
         }),
         ..config()
     }
@@ -572,4 +574,64 @@ fn a_late_offer_never_acked_by_the_caller_acks_teams_before_the_bye() {
     toward_teams.dedup(); // the BYE's own retransmissions (Teams does not answer here)
     assert_eq!(toward_teams, vec![Method::Ack, Method::Bye]);
     assert!(to(&sent, OP).iter().any(|m| m.method() == Some(Method::Bye)), "the caller is hung up");
+}
+
+/// Media inactivity: an answered call stays up while each leg sends the
+/// relay something (here one packet every 10 s each), and is hung up toward
+/// both sides, with a Reason, once one leg sent nothing for the timeout
+/// (60 s; the operator's RTP alone does not keep it up); its ports go back.
+#[test]
+fn an_answered_call_without_media_for_the_timeout_is_hung_up() {
+    let mut gw = Gateway::new(media_config(), 19);
+    let to_teams = start(&mut gw);
+    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
+    teams_answers(&mut gw, &to_teams, Some("t1"), &answer, 50);
+    let to_op = to(&out(&mut gw), OP).into_iter().find(|m| m.status() == Some(200)).expect("200");
+    let a_port = audio_port(&String::from_utf8_lossy(to_op.body()));
+    let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
+    let ack = format!(
+        "ACK sip:sbc.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKack1\r\nMax-Forwards: 70\r\n\
+From: \"Alice\" <sip:+14255550199@op.example>;tag=op-a\r\nTo: <sip:+14255550100@sbc.example.com>;tag={tag}\r\n\
+Call-ID: op-call-1@192.0.2.10\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    gw.handle_datagram(ms(60), addr(OP), Bytes::from(ack));
+    let _ = events(&mut gw);
+    let mut sent = Vec::new();
+    let run_to = |gw: &mut Gateway, until: u64, sent: &mut Vec<(SocketAddr, Message)>| {
+        while let Some(t) = gw.poll_timeout().map(|t| t.as_nanos() / 1_000_000).filter(|&t| t <= until) {
+            gw.handle_timeout(ms(t));
+            sent.extend(out(gw));
+        }
+    };
+    let b_port = audio_port(&String::from_utf8_lossy(to_teams.body()));
+    // RTP from both every 10 s until 120 s, then from the operator only
+    // until 200 s: the call stays until Teams has been silent for 60 s.
+    for t in (10_000..=200_000).step_by(10_000) {
+        run_to(&mut gw, t, &mut sent);
+        let mut rtp = [0x80u8, 0, 0, (t / 10_000) as u8, 0, 0, 0, 160, 1, 2, 3, 4];
+        gw.handle_media(ms(t), a_port, addr("192.0.2.10:30000"), &mut rtp, 12);
+        if t <= 120_000 {
+            let mut rtp = [0x80u8, 0, 0, (t / 10_000) as u8, 0, 0, 0, 160, 5, 6, 7, 8];
+            gw.handle_media(ms(t), b_port, addr("52.114.7.7:50000"), &mut rtp, 12);
+        }
+        if t == 170_000 {
+            break;
+        }
+    }
+    run_to(&mut gw, 179_999, &mut sent);
+    assert!(sent.iter().all(|(_, m)| m.method() != Some(Method::Bye)), "no BYE while media flows, nor before 60 s");
+    assert_eq!(gw.active_calls(), 1);
+    // 60 s after the last packet: both sides get a BYE with the reason.
+    run_to(&mut gw, 180_000, &mut sent);
+    for side in [OP, TEAMS[0]] {
+        let bye = to(&sent, side).into_iter().find(|m| m.method() == Some(Method::Bye)).expect("BYE");
+        let reason = bye.headers_by_name("Reason").next().map(|h| h.value.to_owned()).unwrap_or_default();
+        assert!(reason.starts_with("Q.850;cause=41") && reason.contains("media timeout"), "{side}: {reason}");
+    }
+    assert_eq!((gw.active_calls(), gw.media_streams()), (0, 0), "the call and its ports are gone");
+    let ended = events(&mut gw).into_iter().find_map(|e| match e {
+        GatewayEvent::CallEnded { reason, .. } => Some(reason),
+        _ => None,
+    });
+    assert_eq!(ended.as_deref(), Some("media timeout: no RTP or RTCP from a side for 60 s"));
 }

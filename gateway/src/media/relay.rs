@@ -884,6 +884,12 @@ impl Relay {
         self.transcoders
     }
 
+    /// When a stream last accepted a packet (RTP or RTCP, relayed or
+    /// terminated) from `side`'s peer; `None` if never.
+    pub fn last_activity(&self, id: StreamId, side: Side) -> Option<Time> {
+        self.streams.get(&id)?.legs[side as usize].stats.last_packet
+    }
+
     /// Whether a stream runs a codec transcoder in either direction (G.711
     /// law conversion in place does not count: it keeps clock, packets and
     /// sizes, so relayed RTCP still describes the stream).
@@ -1326,6 +1332,8 @@ impl Relay {
             Some(_) => {}
             None => *latch = Some(from),
         }
+        // Accepted (authenticated, from the latched source): the leg is alive.
+        leg.stats.last_packet = Some(now);
         if let Some(end) = leg.rtcp.as_mut() {
             if rtcp {
                 // Terminated: read for what the peer says, not relayed.
@@ -1352,7 +1360,6 @@ impl Relay {
         leg.stats.packets_in += 1;
         leg.stats.bytes_in += received as u64;
         leg.stats.first_packet.get_or_insert(now);
-        leg.stats.last_packet = Some(now);
         let out = &stream.legs[side.other() as usize];
         let mux = out.remote.is_some_and(|r| r.rtcp_mux);
         let to = if rtcp && !mux {
