@@ -380,6 +380,15 @@ fn teams_answers(gw: &mut Gateway, req: &Message, tag: Option<&str>, sdp: &str, 
     gw.handle_datagram(ms(at_ms), addr(TEAMS[0]), Bytes::from(ok));
 }
 
+/// Teams answers the INVITE it got with PCMU from 52.114.7.7:50000 (at
+/// 50 ms); the 200 the gateway relayed to the operator.
+fn teams_answers_pcmu(gw: &mut Gateway, to_teams: &Message) -> Message {
+    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
+    teams_answers(gw, to_teams, Some("t1"), &answer, 50);
+    let o = out(gw);
+    to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 toward the operator")
+}
+
 /// The port of an SDP's first m=audio line.
 fn audio_port(sdp: &str) -> u16 {
     sdp.lines()
@@ -401,10 +410,7 @@ fn media_is_anchored_and_no_address_crosses_legs() {
     let controls: Vec<MediaControl> = std::iter::from_fn(|| gw.poll_media_control()).collect();
     assert_eq!(controls.len(), 2, "one port pair per leg: {controls:?}");
     // Teams answers from 52.114.7.7:50000.
-    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
-    teams_answers(&mut gw, &to_teams, Some("t1"), &answer, 50);
-    let o = out(&mut gw);
-    let to_op = to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 toward the operator");
+    let to_op = teams_answers_pcmu(&mut gw, &to_teams);
     let relayed = String::from_utf8_lossy(to_op.body()).into_owned();
     assert!(!relayed.contains("52.114.7.7"), "Teams' address leaked toward the operator:\n{relayed}");
     let a_port = audio_port(&relayed);
@@ -519,10 +525,7 @@ fn an_answer_the_gateway_cannot_take_is_refused_to_the_caller_and_hung_up_toward
 fn a_re_invite_answered_outside_the_offer_ends_the_call_cleanly() {
     let mut gw = Gateway::new(media_config(), 17);
     let to_teams = start(&mut gw);
-    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
-    teams_answers(&mut gw, &to_teams, Some("t1"), &answer, 50);
-    let o = out(&mut gw);
-    let to_op = to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 toward the operator");
+    let to_op = teams_answers_pcmu(&mut gw, &to_teams);
     let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
     // The operator re-INVITEs (PCMU); Teams answers G.729, which it was not offered.
     let reinvite = op_invite()
@@ -584,9 +587,7 @@ fn a_late_offer_never_acked_by_the_caller_acks_teams_before_the_bye() {
 fn an_answered_call_without_media_for_the_timeout_is_hung_up() {
     let mut gw = Gateway::new(media_config(), 19);
     let to_teams = start(&mut gw);
-    let answer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
-    teams_answers(&mut gw, &to_teams, Some("t1"), &answer, 50);
-    let to_op = to(&out(&mut gw), OP).into_iter().find(|m| m.status() == Some(200)).expect("200");
+    let to_op = teams_answers_pcmu(&mut gw, &to_teams);
     let a_port = audio_port(&String::from_utf8_lossy(to_op.body()));
     let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
     let ack = format!(
