@@ -101,10 +101,12 @@ pub(super) struct Call {
     /// Media inactivity: when to look at the relay next (answered calls
     /// with anchored media and a `[media] timeout`), and since when media
     /// is expected (the answer).
-    media_check: Option<Time>,
-    media_since: Time,
+    pub(super) media_check: Option<Time>,
+    pub(super) media_since: Time,
     /// The last SDP's first stream is not sendrecv (hold).
     pub(super) media_hold: bool,
+    /// This call's entry in `Gateway::call_deadlines`, if any.
+    pub(super) timer_key: Option<Time>,
 }
 
 impl Leg {
@@ -239,6 +241,7 @@ impl Gateway {
             media_check: None,
             media_since: Time::ZERO,
             media_hold: false,
+            timer_key: None,
             span: tracing::Span::none(),
             client_txs: Vec::new(),
             media_streams: Vec::new(),
@@ -279,7 +282,7 @@ impl Gateway {
         let Some(call) = self.calls.get(&id) else { return };
         let ct = call.a_req.header_value(HeaderName::ContentType).unwrap_or("").to_owned();
         let a_body = call.a_req.body().to_vec();
-        let body = match self.media_body(id, Leg::A, &ct, &a_body, true) {
+        let body = match self.media_body(now, id, Leg::A, &ct, &a_body, true) {
             Ok(b) => b.into_owned(),
             Err(r) => {
                 if let Some(call) = self.calls.get(&id) {
@@ -344,11 +347,21 @@ impl Gateway {
         }
     }
 
-    /// Note a call's next deadline in the timer index (entries may go
-    /// stale when a deadline is cleared: a spurious wake-up is harmless).
+    /// Note a call's next deadline in the timer index: one entry per call
+    /// (`timer_key`), replaced when the deadline moves and removed with
+    /// the call, so that a deadline cleared or moved leaves nothing behind.
     pub(super) fn schedule(&mut self, id: CallId) {
-        if let Some(t) = self.calls.get(&id).and_then(Call::next_deadline) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let next = call.next_deadline();
+        if next == call.timer_key {
+            return;
+        }
+        if let Some(old) = call.timer_key.take() {
+            self.call_deadlines.remove(&(old, id));
+        }
+        if let Some(t) = next {
             self.call_deadlines.insert((t, id));
+            call.timer_key = Some(t);
         }
     }
 
@@ -414,6 +427,9 @@ impl Gateway {
 
     pub(super) fn end_call(&mut self, id: CallId, status: u16, reason: &str) {
         if let Some(call) = self.calls.remove(&id) {
+            if let Some(t) = call.timer_key {
+                self.call_deadlines.remove(&(t, id));
+            }
             self.by_dialog.remove(&(call.a_req.call_id().unwrap_or("").to_owned(), call.a_tag.clone()));
             self.by_dialog.remove(&(call.b_call_id.clone(), call.b_tag.clone()));
             self.by_server_invite.remove(&call.a_tx);
@@ -432,7 +448,7 @@ impl Gateway {
         let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
         // An SDP that cannot be anchored is not relayed (the caller hears
         // nothing rather than the far side's addresses).
-        let media = self.media_body(id, Leg::B, &ct, resp.body(), false).map(|b| b.into_owned());
+        let media = self.media_body(now, id, Leg::B, &ct, resp.body(), false).map(|b| b.into_owned());
         let mut received = resp.status().unwrap_or(500);
         if let (Err(r), true) = (&media, (200..300).contains(&received)) {
             // An answer the gateway cannot take (no codec can cross, no
@@ -605,7 +621,7 @@ impl Gateway {
                 let Some(req) = self.txs.request(server_tx).cloned() else { return };
                 let ct = resp.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
                 let from_leg = self.client_leg(id, tx).unwrap_or(Leg::B);
-                let media = self.media_body(id, from_leg, &ct, resp.body(), false).map(|b| b.into_owned());
+                let media = self.media_body(now, id, from_leg, &ct, resp.body(), false).map(|b| b.into_owned());
                 let is_invite = req.method() == Some(Method::Invite);
                 if let (Err(r), true) = (&media, is_invite && (200..300).contains(&status)) {
                     // The far side accepted a re-INVITE with an answer the
@@ -821,7 +837,7 @@ impl Gateway {
         }
         let Some(idx) = call.late_offer_ack.take() else { return };
         let ct = ack.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
-        match self.media_body(id, Leg::A, &ct, ack.body(), false) {
+        match self.media_body(now, id, Leg::A, &ct, ack.body(), false) {
             Ok(answer) if !answer.is_empty() => {
                 let answer = answer.into_owned();
                 self.ack_b(id, idx, Some(&answer));
@@ -940,7 +956,7 @@ impl Gateway {
         }
         let name = req.method_str().unwrap_or("INFO").to_owned();
         let ct = req.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
-        let body = match self.media_body(id, leg, &ct, req.body(), true) {
+        let body = match self.media_body(now, id, leg, &ct, req.body(), true) {
             Ok(b) => b.into_owned(),
             Err(r) => {
                 self.respond(now, tx, r.status, super::reason_phrase(r.status), None, &[("Warning", &r.warning)]);

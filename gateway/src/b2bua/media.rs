@@ -87,6 +87,7 @@ impl Gateway {
     /// response's when no offer of the other leg awaits its answer).
     pub(super) fn media_body<'a>(
         &mut self,
+        now: Time,
         id: CallId,
         from: Leg,
         content_type: &str,
@@ -98,7 +99,7 @@ impl Gateway {
             return Ok(Cow::Borrowed(body));
         }
         let mut opened = Vec::new();
-        let r = self.rewrite_sdp(id, from, body, request, media_ip, &mut opened);
+        let r = self.rewrite_sdp(now, id, from, body, request, media_ip, &mut opened);
         if r.is_err() {
             // Nothing half-set-up: streams opened for a refused SDP go back.
             self.close_media(&opened);
@@ -106,8 +107,10 @@ impl Gateway {
         r.map(Cow::Owned)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn rewrite_sdp(
         &mut self,
+        now: Time,
         id: CallId,
         from: Leg,
         body: &[u8],
@@ -116,11 +119,18 @@ impl Gateway {
         opened: &mut Vec<StreamId>,
     ) -> Result<Vec<u8>, MediaReject> {
         let mut sdp = Sdp::parse(body).map_err(MediaReject::not_acceptable)?;
-        // Hold (for the media timeout): the first stream not sendrecv.
+        // Hold (for the media timeout): the first stream not sendrecv. On
+        // a change the quiet time counts from now (a resumed side may take
+        // a moment to send) and the due check is looked at again at once.
         let held = sdp.media_direction(0).is_some_and(|d| d != crate::media::sdp::Direction::SendRecv);
         if let Some(c) = self.calls.get_mut(&id) {
+            if c.media_hold != held {
+                c.media_since = c.media_since.max(now);
+                c.media_check = c.media_check.map(|_| now);
+            }
             c.media_hold = held;
         }
+        self.schedule(id);
         let to = from.other();
         let pending = self.calls.get(&id).map(|c| c.media_offer.clone()).unwrap_or_default();
         let answering = !request && pending.from == Some(to);

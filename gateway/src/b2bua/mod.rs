@@ -362,6 +362,9 @@ impl Gateway {
                 break;
             }
             self.call_deadlines.pop_first();
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.timer_key = None;
+            }
             due.push(id);
         }
         due.dedup();

@@ -434,6 +434,7 @@ Call-ID: op-call-1@192.0.2.10\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
     );
     assert_eq!(gw.active_calls(), 0);
     assert_eq!(gw.media_streams(), 0, "media ports released with the call");
+    assert!(gw.call_deadlines.is_empty(), "the call's media check went with it: {:?}", gw.call_deadlines);
     let closes =
         std::iter::from_fn(|| gw.poll_media_control()).filter(|c| matches!(c, MediaControl::Close { .. })).count();
     assert_eq!(closes, 2);
@@ -630,6 +631,7 @@ Call-ID: op-call-1@192.0.2.10\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
         assert!(reason.starts_with("Q.850;cause=41") && reason.contains("media timeout"), "{side}: {reason}");
     }
     assert_eq!((gw.active_calls(), gw.media_streams()), (0, 0), "the call and its ports are gone");
+    assert!(gw.call_deadlines.is_empty(), "no timer left behind: {:?}", gw.call_deadlines);
     let ended = events(&mut gw).into_iter().find_map(|e| match e {
         GatewayEvent::CallEnded { reason, .. } => Some(reason),
         _ => None,
