@@ -206,6 +206,9 @@ proxies = [ { address = "127.0.0.1:$uas_port", transport = "udp" } ]
 address = "$RELAY_ADDR"
 port_min = $relay_min
 port_max = $relay_max
+# One-way load: the Teams side never sends, which the media inactivity
+# timeout would rightly take for a dead call.
+timeout_s = 0
 $media_io
 
 [media.teams]

@@ -883,7 +883,7 @@ impl Gateway {
             return false;
         }
         let why = format!("media timeout: no RTP or RTCP from a side for {} s", limit.as_secs());
-        tracing::warn!(call = id.0, "{why}");
+        call.span.in_scope(|| tracing::warn!("{why}"));
         let reason = format!("Q.850;cause=41;text=\"{why}\"");
         self.send_bye_with(now, id, Leg::B, None, Some(&reason));
         self.send_bye_with(now, id, Leg::A, None, Some(&reason));
