@@ -149,6 +149,19 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
             DtmfMode::Rfc4733
         }
     };
+    // In-band DTMF is detected and played in G.711: such a leg speaks it.
+    let mut codecs = raw.codecs.clone();
+    if dtmf == DtmfMode::InBand {
+        let g711 = |c: &String| c.eq_ignore_ascii_case("PCMU") || c.eq_ignore_ascii_case("PCMA");
+        if codecs.is_empty() {
+            codecs = vec!["PCMU".into(), "PCMA".into()];
+        } else if let Some((i, c)) = codecs.iter().enumerate().find(|(_, c)| !g711(c)) {
+            errors.push(err(
+                format!("{field}.codecs[{i}]"),
+                format!("'{c}': with dtmf = \"inband\" only PCMU and PCMA (tones are detected and played in G.711)"),
+            ));
+        }
+    }
     let rtcp_terminate = match raw.rtcp.as_deref() {
         None | Some("relay") => false,
         Some("terminate") => true,
@@ -158,7 +171,7 @@ fn leg_policy(field: &str, raw: &RawLegPolicy, errors: &mut Vec<ConfigError>) ->
         }
     };
     LegPolicy {
-        codecs: raw.codecs.clone(),
+        codecs,
         telephone_event_pt: raw.telephone_event_pt,
         srtp: raw.srtp,
         ringback: raw.ringback.clone(),
@@ -566,6 +579,18 @@ mod tests {
         let errs = Config::from_toml(&long).unwrap_err();
         assert!(errs.iter().any(|e| e.field == "media.hold_timeout_s" && e.reason.contains("86400")), "{errs:?}");
         assert_eq!(m.teams.codecs, ["PCMU", "PCMA"]);
+        // An in-band DTMF side speaks G.711: by default, and by check.
+        let inband = EXAMPLE.replace("# dtmf = \"info\"", "dtmf = \"inband\"");
+        let c = Config::from_toml(&inband).expect("inband");
+        assert_eq!(c.gateway.media.expect("media").operator.codecs, ["PCMU", "PCMA"]);
+        let g722 = inband
+            .replace("# dtmf = \"info\"", "")
+            .replace("dtmf = \"inband\"", "dtmf = \"inband\"\ncodecs = [\"PCMA\", \"G722\"]");
+        let errs = Config::from_toml(&g722).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.field == "media.operator.codecs[1]" && e.reason.contains("only PCMU and PCMA")),
+            "{errs:?}"
+        );
         assert_eq!(m.teams.telephone_event_pt, Some(101));
         assert!(m.teams.srtp && !m.operator.srtp, "SRTP toward Teams only");
         let codec = EXAMPLE.replace("codecs = [\"PCMU\", \"PCMA\"]", "codecs = [\"PCMU\", \"iLBC2\"]");

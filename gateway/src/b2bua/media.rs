@@ -213,6 +213,10 @@ impl Gateway {
                     negotiate::set_formats(m, &reply);
                 }
             } else if m.proto.contains("RTP") {
+                // An in-band DTMF leg is taken at its G.711 only: the gateway
+                // detects its tones in G.711 (if it offered none, as is).
+                let inband_from = self.leg_policy(id, from).dtmf == DtmfMode::InBand;
+                let offered = if inband_from { negotiate::only_g711(offered) } else { offered };
                 let mut ours = negotiate::offer_for(&offered, &policy).map_err(MediaReject::not_acceptable)?;
                 // The offerer has no CN but wants noise: the other leg may send CN.
                 if self.leg_policy(id, from).comfort_noise {

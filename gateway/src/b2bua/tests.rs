@@ -638,3 +638,26 @@ Call-ID: op-call-1@192.0.2.10\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
     });
     assert_eq!(ended.as_deref(), Some("media timeout: no RTP or RTCP from a side for 60 s"));
 }
+
+/// An in-band DTMF operator trunk is taken at its G.711 only: offering
+/// G.722 and PCMU, the call goes to Teams with PCMU alone (the gateway
+/// detects and plays tones in G.711), and the operator is answered PCMU.
+#[test]
+fn an_inband_dtmf_side_is_taken_at_its_g711() {
+    let mut cfg = media_config();
+    if let Some(m) = cfg.media.as_mut() {
+        m.operator.dtmf = crate::media::negotiate::DtmfMode::InBand;
+    }
+    let mut gw = Gateway::new(cfg, 20);
+    let wideband = SDP.replace("RTP/AVP 0\r\n", "RTP/AVP 9 0\r\na=rtpmap:9 G722/8000\r\n");
+    let invite = op_invite()
+        .replace(&format!("Content-Length: {}", SDP.len()), &format!("Content-Length: {}", wideband.len()))
+        .replace(SDP, &wideband);
+    gw.handle_datagram(ms(0), addr(OP), Bytes::from(invite));
+    let to_teams = to(&out(&mut gw), TEAMS[0]).pop().expect("INVITE toward Teams");
+    let offer = String::from_utf8_lossy(to_teams.body()).into_owned();
+    assert!(offer.contains("m=audio ") && !offer.contains("G722"), "G.722 not offered on:\n{offer}");
+    let to_op = teams_answers_pcmu(&mut gw, &to_teams);
+    let answer = String::from_utf8_lossy(to_op.body()).into_owned();
+    assert!(answer.lines().any(|l| l.starts_with("m=audio ") && l.ends_with(" RTP/AVP 0")), "{answer}");
+}

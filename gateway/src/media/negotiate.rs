@@ -236,6 +236,16 @@ fn names(list: &[Format]) -> String {
     list.iter().filter(|f| !f.is_auxiliary()).map(|f| f.name.as_str()).collect::<Vec<_>>().join(" ")
 }
 
+/// `offered` without its voice codecs other than G.711 (PCMU, PCMA),
+/// auxiliaries kept; unchanged if it has no G.711 at all.
+pub fn only_g711(offered: Vec<Format>) -> Vec<Format> {
+    let g711 = |f: &Format| f.is("PCMU") || f.is("PCMA");
+    if !offered.iter().any(g711) {
+        return offered;
+    }
+    offered.into_iter().filter(|f| f.is_auxiliary() || g711(f)).collect()
+}
+
 /// The list offered to a leg with `policy`, for what the other leg offered.
 pub fn offer_for(offered: &[Format], policy: &LegPolicy) -> Result<Vec<Format>, NoCommonCodec> {
     let voice: Vec<&Format> = offered.iter().filter(|f| !f.is_auxiliary()).collect();
@@ -639,5 +649,13 @@ m=audio 4000 RTP/AVP 0 96 97\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-
         assert!(printed.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"), "{printed}");
         assert!(printed.contains("a=ptime:20"), "other attributes stay: {printed}");
         assert!(!printed.contains("a=rtpmap:96"), "{printed}");
+    }
+
+    #[test]
+    fn only_g711_keeps_g711_and_auxiliaries_or_everything() {
+        let offer = vec![f(9, "G722"), f(0, "PCMU"), f(101, "telephone-event"), f(13, "CN")];
+        let pts = |v: Vec<Format>| v.iter().map(|f| f.pt).collect::<Vec<_>>();
+        assert_eq!(pts(only_g711(offer)), vec![0, 101, 13]);
+        assert_eq!(pts(only_g711(vec![f(9, "G722"), f(101, "telephone-event")])), vec![9, 101], "no G.711: as is");
     }
 }
