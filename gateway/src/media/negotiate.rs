@@ -211,9 +211,8 @@ pub struct DirectionPlan {
     pub codec: Option<Codec>,
     /// A comfort-noise payload type (as received) the gateway turns into
     /// noise in the voice codec: the receiving leg has no CN (RFC 3389).
+    /// (telephone-event crosses as an entry of `pt_map`.)
     pub comfort_noise: Option<u8>,
-    /// telephone-event as received and as sent, when both legs have it.
-    pub telephone_event: Option<(u8, u8)>,
 }
 
 /// Both directions of an anchored stream: `offerer` is the leg whose
@@ -335,7 +334,6 @@ pub fn plan(
             transcode: Some(t),
             clock: chosen.clock,
             codec: codec_of(chosen),
-            telephone_event: None,
             comfort_noise: None,
         };
         backward = DirectionPlan {
@@ -343,7 +341,6 @@ pub fn plan(
             transcode: transcode_between(chosen, o),
             clock: o.clock,
             codec: codec_of(o),
-            telephone_event: None,
             comfort_noise: None,
         };
     }
@@ -358,10 +355,6 @@ pub fn plan(
         reply.push(o.clone());
         forward.pt_map.push((o.pt, a.pt));
         backward.pt_map.push((us.pt, o.pt));
-        if aux == "telephone-event" {
-            forward.telephone_event = Some((o.pt, a.pt));
-            backward.telephone_event = Some((us.pt, o.pt));
-        }
     }
     Ok((reply, StreamPlan { offerer_to_answerer: forward, answerer_to_offerer: backward }))
 }
@@ -407,8 +400,6 @@ pub fn plan_fixed(
         reply.push(o.clone());
         forward.pt_map.push((o.pt, a.pt));
         backward.pt_map.push((u.pt, o.pt));
-        forward.telephone_event = Some((o.pt, a.pt));
-        backward.telephone_event = Some((u.pt, o.pt));
     }
     Ok((reply, StreamPlan { offerer_to_answerer: forward, answerer_to_offerer: backward }))
 }
@@ -487,7 +478,6 @@ mod tests {
             clock: 8000,
             codec: Some(Codec::Pcmu),
             comfort_noise: None,
-            telephone_event: Some((101, 101)),
         };
         assert_eq!(p.offerer_to_answerer, same);
         assert_eq!(p.answerer_to_offerer, same);
@@ -503,8 +493,6 @@ mod tests {
         assert_eq!(reply, offered, "the operator is answered in its own numbering");
         assert_eq!(p.offerer_to_answerer.pt_map, vec![(0, 0), (96, 101)]);
         assert_eq!(p.answerer_to_offerer.pt_map, vec![(0, 0), (101, 96)]);
-        assert_eq!(p.offerer_to_answerer.telephone_event, Some((96, 101)));
-        assert_eq!(p.answerer_to_offerer.telephone_event, Some((101, 96)));
     }
 
     #[test]

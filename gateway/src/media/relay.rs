@@ -1743,7 +1743,6 @@ mod tests {
                 pt_map: vec![(0, 0), (96, 101)],
                 transcode: None,
                 clock: 8000,
-                telephone_event: Some((96, 101)),
                 ..DirectionPlan::default()
             },
             20,
