@@ -38,7 +38,6 @@ fuzz_target!(|data: &[u8]| {
         transcode: (from != to).then_some(Transcode { from, to }),
         clock: to.rtp_clock(),
         codec: Some(to),
-        telephone_event: Some((101, 101)),
         comfort_noise: (selector & 0x40 != 0).then_some(13),
     };
     let _ = relay.set_plan(s, Side::A, &plan, if selector & 0x10 != 0 { 10 } else { 20 });
