@@ -459,7 +459,8 @@ impl Gateway {
                 let warning = [("Warning", r.warning.as_str())];
                 self.respond(now, a_tx, r.status, super::reason_phrase(r.status), Some(&tag), &warning);
             }
-            self.send_bye(now, id, Leg::B, None);
+            let reason = format!("SIP;cause={};text=\"unusable answer\"", r.status);
+            self.send_bye_with(now, id, Leg::B, None, Some(&reason));
             return self.end_call(id, r.status, &r.warning);
         }
         let mut sdp = media.unwrap_or_default();
@@ -631,8 +632,9 @@ impl Gateway {
                     let warning = [("Warning", r.warning.as_str())];
                     self.respond(now, server_tx, r.status, super::reason_phrase(r.status), None, &warning);
                     self.ack_relayed_reinvite(id, tx, &resp);
-                    self.send_bye(now, id, from_leg, None);
-                    self.send_bye(now, id, from_leg.other(), None);
+                    let reason = format!("SIP;cause={};text=\"unusable answer to a re-INVITE\"", r.status);
+                    self.send_bye_with(now, id, from_leg, None, Some(&reason));
+                    self.send_bye_with(now, id, from_leg.other(), None, Some(&reason));
                     return self.end_call(id, r.status, &r.warning);
                 }
                 let sdp = media.unwrap_or_default();
@@ -846,8 +848,9 @@ impl Gateway {
                 // No answer, or one that cannot be taken: the call cannot
                 // have media; both sides are hung up.
                 self.ack_b(id, idx, None);
-                self.send_bye(now, id, Leg::B, Some(idx));
-                self.send_bye(now, id, Leg::A, None);
+                let reason = "SIP;cause=488;text=\"no usable answer to the late offer\"";
+                self.send_bye_with(now, id, Leg::B, Some(idx), Some(reason));
+                self.send_bye_with(now, id, Leg::A, None, Some(reason));
                 self.end_call(id, 488, "no usable answer to the late offer");
             }
         }
@@ -1013,14 +1016,15 @@ impl Gateway {
             // A late offer's 2xx from B still waits for the caller's answer,
             // which will not come: ACK it (without one) before the BYE, or
             // B would retransmit it for 32 s more.
+            let reason = Some("SIP;cause=408;text=\"no ACK for the 2xx\"");
             if let Some(idx) = call.late_offer_ack.take() {
                 self.ack_b(id, idx, None);
-                self.send_bye(now, id, Leg::B, Some(idx));
-                self.send_bye(now, id, Leg::A, None);
+                self.send_bye_with(now, id, Leg::B, Some(idx), reason);
+                self.send_bye_with(now, id, Leg::A, None, reason);
                 return;
             }
-            self.send_bye(now, id, Leg::B, None);
-            self.send_bye(now, id, Leg::A, None);
+            self.send_bye_with(now, id, Leg::B, None, reason);
+            self.send_bye_with(now, id, Leg::A, None, reason);
             return;
         }
         for (peer, data) in resend {

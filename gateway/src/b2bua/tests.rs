@@ -578,6 +578,9 @@ fn a_late_offer_never_acked_by_the_caller_acks_teams_before_the_bye() {
     toward_teams.dedup(); // the BYE's own retransmissions (Teams does not answer here)
     assert_eq!(toward_teams, vec![Method::Ack, Method::Bye]);
     assert!(to(&sent, OP).iter().any(|m| m.method() == Some(Method::Bye)), "the caller is hung up");
+    let bye = to(&sent, TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Bye)).expect("BYE");
+    let reason = bye.headers_by_name("Reason").next().map(|h| h.value.to_owned()).unwrap_or_default();
+    assert_eq!(reason, "SIP;cause=408;text=\"no ACK for the 2xx\"");
 }
 
 /// Media inactivity: an answered call stays up while each leg sends the
