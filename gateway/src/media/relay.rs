@@ -703,6 +703,10 @@ fn through_codec(
         }
         // A frame that cannot be encoded is dropped (and counted) by the transcoder.
         let Some((n, step)) = c.tc.pop(&mut target[12..12 + room]) else { continue };
+        // In-band DTMF toward this leg (which speaks G.711): over the audio.
+        if let (Some(o), Codec::Pcmu | Codec::Pcma) = (out.inband_out.as_mut(), c.tc.to()) {
+            play_inband(o, &mut target[12..12 + n]);
+        }
         let ts = *c.ts.get_or_insert(in_ts.wrapping_mul(scale.max(1)));
         hdr[2..4].copy_from_slice(&c.seq.to_be_bytes());
         hdr[4..8].copy_from_slice(&ts.to_be_bytes());
@@ -1473,6 +1477,11 @@ impl Relay {
                 match rw.codec.as_mut() {
                     None => transcode_in_place(t, &mut buf[off..len]),
                     Some(c) => {
+                        // A digit detected in this G.711 audio is not heard
+                        // on the other side: silence goes into the codec.
+                        if let (true, Some(inb)) = (mute, stream.legs[side as usize].inband_in.as_ref()) {
+                            buf[off..len].fill(silence(inb.law));
+                        }
                         let out_leg = &mut stream.legs[out_side];
                         let fwd = Forward { from_port, to };
                         let r = through_codec(c, now, buf, off, len, fwd, out_leg, &mut self.counters, &mut self.extra);
