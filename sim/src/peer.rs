@@ -614,6 +614,25 @@ impl Peer {
         }
     }
 
+    /// What it receives over SRTP is keyed by the crypto line of the SDP
+    /// it was given (`body`); the same key keeps the receiving context.
+    fn srtp_receive_with(&mut self, body: &[u8]) {
+        let theirs = std::str::from_utf8(body).ok().and_then(|t| {
+            t.lines().find_map(|l| {
+                let rest = l.trim_end().strip_prefix("a=crypto:")?;
+                let mut f = rest.split_whitespace();
+                let (_, suite, key) = (f.next()?, f.next()?, f.next()?);
+                let suite = Suite::from_sdes(suite)?;
+                MasterKey::from_inline(key).ok().map(|k| (suite, k))
+            })
+        });
+        let same = self.srtp_rx_key.as_ref() == theirs.as_ref().map(|(_, k)| k);
+        if !same {
+            self.srtp_rx = theirs.as_ref().and_then(|(s, k)| SrtpSession::receiver(*s, k).ok());
+            self.srtp_rx_key = theirs.map(|(_, k)| k);
+        }
+    }
+
     /// Start (or move) our media toward what `body` names.
     fn start_media(&mut self, now: Time, body: &[u8], our_direction: &str) {
         let Some((remote, _, _)) = sdp_read(body) else { return };
@@ -624,24 +643,11 @@ impl Peer {
         let sending = matches!(our_direction, "sendrecv" | "sendonly") && !self.vanished;
         let te_pt = sdp_telephone_event(body);
         if self.behaviour.srtp {
-            // It sends with its own key; what it receives is keyed by the crypto line it was given.
-            let theirs = std::str::from_utf8(body).ok().and_then(|t| {
-                t.lines().find_map(|l| {
-                    let rest = l.trim_end().strip_prefix("a=crypto:")?;
-                    let mut f = rest.split_whitespace();
-                    let (_, suite, key) = (f.next()?, f.next()?, f.next()?);
-                    let suite = Suite::from_sdes(suite)?;
-                    MasterKey::from_inline(key).ok().map(|k| (suite, k))
-                })
-            });
+            // It sends with its own key.
             if self.srtp_tx.is_none() {
                 self.srtp_tx = SrtpSession::sender(Suite::AesCm128HmacSha1_80, &self.srtp_key).ok();
             }
-            let same = self.srtp_rx_key.as_ref() == theirs.as_ref().map(|(_, k)| k);
-            if !same {
-                self.srtp_rx = theirs.as_ref().and_then(|(s, k)| SrtpSession::receiver(*s, k).ok());
-                self.srtp_rx_key = theirs.map(|(_, k)| k);
-            }
+            self.srtp_receive_with(body);
         }
         match &mut self.media {
             Some(f) => {
@@ -1149,6 +1155,10 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\n{ct}Content-Length: {}\r\n\r\n
             if !c.first_provisional {
                 c.first_provisional = true;
                 self.observed.pdd_ms.push(now.since(c.sent_at).as_millis() as u64);
+            }
+            // Early media over SRTP: keyed by the provisional's SDP.
+            if self.behaviour.srtp && !msg.body().is_empty() {
+                self.srtp_receive_with(msg.body());
             }
         }
         if status >= 200 {
