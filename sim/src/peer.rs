@@ -1010,6 +1010,17 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\n{ct}Content-Length: {}\r\n\r\n
                     self.respond(now, tx, code, Some(&tag), None);
                     return;
                 }
+                // An offer of voice codecs of which it speaks none: 488, as
+                // a real endpoint answers (it never answers outside an offer).
+                let offered = sdp_voices(msg.body());
+                let b = &self.behaviour;
+                let speaks =
+                    |v: &Voice| b.codecs.contains(v) || b.answer_codecs.as_ref().is_some_and(|a| a.contains(v));
+                if !offered.is_empty() && !offered.iter().any(|(_, v)| speaks(v)) {
+                    let tag = self.rng.tag();
+                    self.respond(now, tx, 488, Some(&tag), None);
+                    return;
+                }
                 self.respond(now, tx, 100, None, None);
                 let idx = self.incoming.len();
                 let tags = (0..self.behaviour.forks.max(1)).map(|_| self.rng.tag()).collect();
