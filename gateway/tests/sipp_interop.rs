@@ -2,7 +2,8 @@
 //! binary -> SIPp as Teams (UAS), on loopback, over UDP and over TCP,
 //! 100 calls each, all of which must succeed; and SIPp's `uac_pcap`
 //! (recorded A-law audio and an RFC 2833 digit) through the gateway with
-//! media anchored, checked packet by packet with a tshark capture. SIPp
+//! media anchored, checked packet by packet with a tshark capture; and a
+//! call without RTP that the gateway's media timeout hangs up. SIPp
 //! and tshark come from Debian (`sip-tester`, `tshark`), which
 //! `.ci/bootstrap` installs; the capture needs root or the wireshark group.
 #![allow(clippy::disallowed_methods)] // a real-network test waits on the real clock
@@ -340,5 +341,173 @@ fn pcap_call_through_gateway(
     assert_eq!(audio(&to_uas, out_pt), expected, "all the audio relayed, as payload type {out_pt}");
     assert_eq!(events(&into_gateway), recorded_events, "SIPp played the RFC 2833 '1'");
     assert_eq!(events(&to_uas), recorded_events, "every DTMF event relayed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIPp's side of the media-timeout call: a call with SDP and no RTP at
+/// all, then the BYE the gateway must send, which must carry
+/// `Reason: Q.850;cause=41` (`check_it`: the scenario fails without it).
+const UAC_SILENT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="silent uac">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv request="BYE" timeout="15000">
+    <action>
+      <ereg regexp="Q\.850;cause=41" search_in="hdr" header="Reason:" check_it="true" assign_to="1"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <Reference variables="1"/>
+</scenario>
+"#;
+
+/// Teams' side: answers with SDP, sends no RTP either, and must get the
+/// gateway's BYE with the same Reason.
+const UAS_SILENT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="silent uas">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv request="ACK"/>
+  <recv request="BYE" timeout="15000">
+    <action>
+      <ereg regexp="Q\.850;cause=41" search_in="hdr" header="Reason:" check_it="true" assign_to="1"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <Reference variables="1"/>
+</scenario>
+"#;
+
+/// The media inactivity timeout in the real binary: a call whose two
+/// sides (SIPp) send no RTP is hung up by `gateway run` toward both after
+/// `[media] timeout_s` (2 s here), each BYE with `Reason: Q.850;cause=41`,
+/// and the gateway logs the call ended for that reason.
+#[test]
+fn sipp_call_without_media_is_hung_up_after_the_media_timeout() {
+    let (gw_port, op_port, teams_port) = (free_port(), free_port(), free_port());
+    let base = 4 * (std::process::id() % 500) as u16;
+    let (relay_min, relay_max) = (44_400 + base % 200, 44_599 + base % 200);
+    let dir = std::env::temp_dir().join(format!("bridgehead-sipp-timeout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("uac.xml"), UAC_SILENT).expect("scenario");
+    std::fs::write(dir.join("uas.xml"), UAS_SILENT).expect("scenario");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nfqdn = \"127.0.0.1\"\nlisten = \"127.0.0.1:{gw_port}\"\nseed = 7\n\
+[operator]\naddress = \"127.0.0.1:{op_port}\"\ntransport = \"udp\"\n\
+[teams]\nproxies = [ {{ address = \"127.0.0.1:{teams_port}\", transport = \"udp\" }} ]\n\
+[media]\naddress = \"127.0.0.1\"\nport_min = {relay_min}\nport_max = {relay_max}\ntimeout_s = 2\n"
+        ),
+    )
+    .expect("config");
+    let _gateway = start_gateway(&dir, &config, gw_port);
+    let mut uas = Kill(
+        Command::new(sipp())
+            .current_dir(&dir)
+            .args(["-sf", "uas.xml", "-i", "127.0.0.1", "-p", &teams_port.to_string()])
+            .args(["-mp", &(48_000 + base).to_string(), "-m", "1", "-nostdin", "-timeout", "30s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp uas starts"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let uac = Command::new(sipp())
+        .current_dir(&dir)
+        .args(["-sf", "uac.xml", "-i", "127.0.0.1", "-p", &op_port.to_string(), "-s", "+14255550100"])
+        .args(["-mp", &(48_400 + base).to_string(), "-m", "1", "-timeout", "30s", "-nostdin"])
+        .arg(format!("127.0.0.1:{gw_port}"))
+        .output()
+        .expect("sipp uac runs");
+    let took = started.elapsed();
+    assert!(
+        uac.status.success(),
+        "the operator side got no BYE with the Reason:\n{}",
+        String::from_utf8_lossy(&uac.stdout).lines().rev().take(30).collect::<Vec<_>>().join("\n")
+    );
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10), "hung up after {took:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = uas.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the Teams side never got its BYE");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the Teams side's BYE had no Q.850 41 Reason ({status})");
+    let log = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
+    assert!(log.contains("media timeout: no RTP or RTCP from a side for 2 s"), "gateway log:\n{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
