@@ -143,9 +143,27 @@ fn sipp_calls_over_tcp() {
     run_calls("tcp", &["-t", "t1"]);
 }
 
+/// SIPp's 200 OK to the request just received (the BYE).
+macro_rules! ok_to_last {
+    () => {
+        "  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"
+    };
+}
+
 /// A SIPp UAS that answers G.711 A-law and telephone-event, as the
 /// `uac_pcap` caller offers.
-const UAS_PCMA: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+const UAS_PCMA: &str = concat!(
+    r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="UAS answering PCMA and telephone-event">
   <recv request="INVITE" crlf="true"/>
   <send><![CDATA[
@@ -181,17 +199,10 @@ const UAS_PCMA: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
   ]]></send>
   <recv request="ACK" crlf="true"/>
   <recv request="BYE"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-  ]]></send>
-</scenario>
-"#;
+"#,
+    ok_to_last!(),
+    "</scenario>\n"
+);
 
 /// RTP payload types and telephone-event ids of a capture, per UDP destination port.
 fn rtp_by_port(capture: &std::path::Path) -> Vec<(u16, u8, Option<u8>)> {
@@ -344,10 +355,42 @@ fn pcap_call_through_gateway(
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// SIPp's side of the media-timeout call: a call with SDP and no RTP at
-/// all, then the BYE the gateway must send, which must carry
-/// `Reason: Q.850;cause=41` (`check_it`: the scenario fails without it).
-const UAC_SILENT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+/// The SDP both silent SIPp sides send (PCMU; they never send RTP).
+macro_rules! silent_sdp {
+    () => {
+        "v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+"
+    };
+}
+
+/// How both silent SIPp sides end: the gateway's BYE, which must carry
+/// `Reason: Q.850;cause=41` (`check_it`: the scenario fails without it),
+/// answered 200.
+macro_rules! silent_end {
+    () => {
+        concat!(
+            r#"  <recv request="BYE" timeout="15000">
+    <action>
+      <ereg regexp="Q\.850;cause=41" search_in="hdr" header="Reason:" check_it="true" assign_to="1"/>
+    </action>
+  </recv>
+"#,
+            ok_to_last!(),
+            "  <Reference variables=\"1\"/>\n</scenario>\n"
+        )
+    };
+}
+
+/// The operator's side of the media-timeout call: a call with SDP and no
+/// RTP at all, then the gateway's BYE.
+const UAC_SILENT: &str = concat!(
+    r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="silent uac">
   <send retrans="500"><![CDATA[
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -361,14 +404,9 @@ Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
+"#,
+    silent_sdp!(),
+    r#"]]></send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rtd="true"/>
@@ -384,28 +422,14 @@ Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
-  <recv request="BYE" timeout="15000">
-    <action>
-      <ereg regexp="Q\.850;cause=41" search_in="hdr" header="Reason:" check_it="true" assign_to="1"/>
-    </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <Reference variables="1"/>
-</scenario>
-"#;
+"#,
+    silent_end!()
+);
 
 /// Teams' side: answers with SDP, sends no RTP either, and must get the
 /// gateway's BYE with the same Reason.
-const UAS_SILENT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+const UAS_SILENT: &str = concat!(
+    r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="silent uas">
   <recv request="INVITE"/>
   <send><![CDATA[
@@ -419,33 +443,13 @@ Contact: <sip:[local_ip]:[local_port];transport=[transport]>
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
+"#,
+    silent_sdp!(),
+    r#"]]></send>
   <recv request="ACK"/>
-  <recv request="BYE" timeout="15000">
-    <action>
-      <ereg regexp="Q\.850;cause=41" search_in="hdr" header="Reason:" check_it="true" assign_to="1"/>
-    </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <Reference variables="1"/>
-</scenario>
-"#;
+"#,
+    silent_end!()
+);
 
 /// The media inactivity timeout in the real binary: a call whose two
 /// sides (SIPp) send no RTP is hung up by `gateway run` toward both after
