@@ -32,6 +32,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
+BENCH_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 RATES=${RATES:-"1000 2000 3000 4000 5000 6000"}
 DURATION=${DURATION:-20}
 SUTS=${SUTS:-"bridgehead kamailio"}
@@ -47,8 +50,6 @@ MAX_TRANSACTIONS=${MAX_TRANSACTIONS:-2000000}
 SERVICE=+14255550100
 PORT_BASE=${PORT_BASE:-21000}
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-have() { command -v "$1" >/dev/null 2>&1; }
 
 # --- what is missing ---------------------------------------------------------
 SUDO=""
@@ -93,36 +94,6 @@ if [ -n "$(cd "$ROOT" && git status --porcelain -- gateway Cargo.toml Cargo.lock
 fi
 RESULTS=$WORK/results.jsonl
 A="python3 $BENCH/analyze.py"
-
-# --- cleanup -------------------------------------------------------------------
-PIDS=()
-stop_pid() { # stop_pid PID SIGNAL GRACE_S: signal the process tree, wait, then SIGKILL what is left
-  local pid=$1 sig=$2 grace=$3 tree
-  kill -0 "$pid" 2>/dev/null || return 0
-  tree=$($A tree "$pid" 2>/dev/null || echo "$pid")
-  kill "-$sig" "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  for p in $tree; do kill -KILL "$p" 2>/dev/null || true; done
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do stop_pid "$pid" TERM 2; done
-  if [ "$KEEP" = 1 ] || [ $rc -ne 0 ]; then
-    log "work directory kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 ports_free() { $A free-udp "$@"; }
 

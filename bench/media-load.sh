@@ -58,6 +58,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
+BENCH_TAG=media-bench
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 RATES=${RATES:-"50000 100000 125000 150000 175000 200000 250000"}
 DURATION=${DURATION:-10}
 CALLS=${CALLS:-1000}
@@ -79,8 +82,6 @@ RELAY_ADDR=${RELAY_ADDR:-127.0.0.1}
 RELAY_BASE=${RELAY_BASE:-12000}
 MAX_CALLS=1000
 
-log() { printf '[media-bench] %s\n' "$*" >&2; }
-have() { command -v "$1" >/dev/null 2>&1; }
 
 if [ "$CALLS" -gt "$MAX_CALLS" ]; then log "CALLS is at most $MAX_CALLS (the relays' port ranges)"; exit 2; fi
 
@@ -123,36 +124,6 @@ STEP_BOUND=$((2 * (QUIET_WAIT + DURATION + 22) + 10))
 SESSION_BOUND=$((600 + ($(wc -w <<<"$RATES") + 1) * 4 * STEP_BOUND))
 A="python3 $BENCH/analyze.py"
 M="python3 $BENCH/media-analyze.py"
-
-# --- cleanup -------------------------------------------------------------------
-PIDS=()
-stop_pid() { # stop_pid PID SIGNAL GRACE_S: signal the process tree, wait, then SIGKILL what is left
-  local pid=$1 sig=$2 grace=$3 tree
-  kill -0 "$pid" 2>/dev/null || return 0
-  tree=$($A tree "$pid" 2>/dev/null || echo "$pid")
-  kill "-$sig" "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  for p in $tree; do kill -KILL "$p" 2>/dev/null || true; done
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do stop_pid "$pid" TERM 2; done
-  if [ "$KEEP" = 1 ] || [ $rc -ne 0 ]; then
-    log "work directory kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # --- the systems under test, all up at once -----------------------------------
 # Every (system, mode) runs as its own process on SUT_CPU with its calls set
