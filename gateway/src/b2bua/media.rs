@@ -250,7 +250,10 @@ impl Gateway {
             };
             self.relay.set_srtp_inbound(stream, side(from), inbound);
             let answer_crypto = self.relay.inbound_crypto(stream, side(to));
-            let to_srtp = if answering { answer_crypto.is_some() } else { policy.srtp };
+            // Offering: SRTP if the side's policy says so, or if that side
+            // already speaks it (its re-offers keep SRTP: an SRTP caller is
+            // never re-offered plain RTP, whatever the policy).
+            let to_srtp = if answering { answer_crypto.is_some() } else { policy.srtp || answer_crypto.is_some() };
             m.remove_attributes("crypto");
             if to_srtp {
                 let (tag, suite) = match (answering, answer_crypto) {
