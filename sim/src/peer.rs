@@ -869,7 +869,9 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\n{ct}Content-Length: {}\r\n\r\n
             _ => {}
         }
         let via = self.via();
-        let body = (method == "INVITE").then(|| self.own_sdp(direction));
+        // `reinvite nosdp`: a re-INVITE without an offer (the far side
+        // offers in its 200, the answer goes in the ACK).
+        let body = (method == "INVITE" && direction != "nosdp").then(|| self.own_sdp(direction));
         let ct = match (&body, &self.info_body) {
             (Some(b), _) => format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}", b.len()).into(),
             (None, Some((h, b))) if matches!(method, "INFO" | "NOTIFY") => {
@@ -1145,7 +1147,15 @@ Contact: <sip:{role}@{me}>\r\nSupported: timer\r\n{ct}Content-Length: {}\r\n\r\n
             if status >= 200 {
                 self.in_dialog.remove(&tx);
                 self.observed.in_dialog_finals.push((m.clone(), status));
-                if m == "INVITE" && status < 300 {
+                if m == "INVITE" && status < 300 && self.offered_direction.as_deref() == Some("nosdp") {
+                    // Our re-INVITE had no offer: the 200 has one; answer in the ACK.
+                    self.offered_direction = None;
+                    let answer = self.own_sdp("sendrecv");
+                    self.ack_with(msg, msg.cseq().map_or(1, |c| c.seq), Some(&answer));
+                    if self.media.is_some() {
+                        self.start_media(now, msg.body(), "sendrecv");
+                    }
+                } else if m == "INVITE" && status < 300 {
                     self.ack(msg, msg.cseq().map_or(1, |c| c.seq));
                     let dir = self.offered_direction.take().unwrap_or_else(|| "sendrecv".to_owned());
                     if self.media.is_some() {

@@ -68,6 +68,10 @@ pub(super) struct Call {
     /// Late offer (the caller's INVITE had no SDP; B's 2xx carried the
     /// offer): B's answered dialog, whose ACK waits for the caller's answer.
     late_offer_ack: Option<usize>,
+    /// A re-INVITE without SDP we relayed: the far leg whose 2xx carried
+    /// the offer, and that 2xx's CSeq; its ACK waits for the answer in the
+    /// requester's ACK.
+    reinvite_ack: Option<(Leg, u32)>,
     /// The last SDP offer relayed, awaiting its answer.
     pub(super) media_offer: super::media::PendingOffer,
     /// The format the gateway answered the caller with itself (ringback),
@@ -247,6 +251,7 @@ impl Gateway {
             media_streams: Vec::new(),
             notify_key: [None, None],
             late_offer_ack: None,
+            reinvite_ack: None,
             media_offer: Default::default(),
             media_early: None,
             a_req: req,
@@ -645,7 +650,20 @@ impl Gateway {
                 let extra: Vec<(&str, &str)> =
                     if is_invite && (200..300).contains(&status) { vec![("Contact", &contact)] } else { Vec::new() };
                 let data = mbuild::response(&req, status, &reason, None, &extra, body);
-                if is_invite && (200..300).contains(&status) {
+                // A re-INVITE without SDP answered with an offer: the far
+                // leg's ACK carries the answer, which comes in the
+                // requester's ACK; it waits for it.
+                let late = is_invite && (200..300).contains(&status) && req.body().is_empty() && !sdp.is_empty();
+                if late {
+                    let far = self.relayed_leg(id, tx);
+                    let seq = req.cseq().map_or(0, |c| c.seq);
+                    let (t1, t64) = (self.cfg.timers.t1, self.cfg.timers.t64());
+                    if let (Some(far), Some(c)) = (far, self.calls.get_mut(&id)) {
+                        c.reinvite_ack = Some((far, resp.cseq().map_or(0, |c| c.seq)));
+                        c.repeat_2xx(far.other(), seq, Bytes::from(data.clone()), now, t1, t64);
+                    }
+                    self.schedule(id);
+                } else if is_invite && (200..300).contains(&status) {
                     // ACK the far leg at once; repeat the 2xx on the near leg
                     // until its own ACK comes (RFC 3261 13.3.1.4).
                     if let Some(client_leg) = self.ack_relayed_reinvite(id, tx, &resp) {
@@ -672,19 +690,27 @@ impl Gateway {
     }
 
     fn ack_relayed_reinvite(&mut self, id: CallId, tx: TxId, resp: &Message) -> Option<Leg> {
-        let seq = resp.cseq().map_or(0, |c| c.seq);
+        let leg = self.relayed_leg(id, tx)?;
+        self.ack_leg(id, leg, resp.cseq().map_or(0, |c| c.seq), None);
+        Some(leg)
+    }
+
+    /// The leg a request we relayed (client transaction `tx`) went out on.
+    fn relayed_leg(&self, id: CallId, tx: TxId) -> Option<Leg> {
         let req = self.txs.request(tx)?;
         let call = self.calls.get(&id)?;
-        let leg = if req.call_id().ok() == Some(call.b_call_id.as_str()) { Leg::B } else { Leg::A };
+        Some(if req.call_id().ok() == Some(call.b_call_id.as_str()) { Leg::B } else { Leg::A })
+    }
+
+    /// ACK a 2xx (CSeq `seq`) on `leg`'s dialog, with an SDP answer if given.
+    fn ack_leg(&mut self, id: CallId, leg: Leg, seq: u32, sdp: Option<&[u8]>) {
+        let Some(call) = self.calls.get(&id) else { return };
         let peer = call.peer(leg);
         let via = self.via(peer.proto);
-        let call = self.calls.get_mut(&id)?;
-        let d = call.dialog_mut(leg);
-        if let Some(d) = d {
-            let ack = d.request("ACK", Some(seq)).print(&via, None);
-            self.transport.send(peer, Bytes::from(ack));
-        }
-        Some(leg)
+        let Some(d) = self.calls.get_mut(&id).and_then(|c| c.dialog_mut(leg)) else { return };
+        let body = sdp.filter(|b| !b.is_empty()).map(|b| ("application/sdp", b));
+        let ack = d.request("ACK", Some(seq)).print(&via, body);
+        self.transport.send(peer, Bytes::from(ack));
     }
 
     fn on_b_invite_response(&mut self, now: Time, id: CallId, tx: TxId, status: u16, resp: Message) {
@@ -833,6 +859,28 @@ impl Gateway {
         let seq = ack.cseq().map_or(0, |c| c.seq);
         let Some(call) = self.calls.get_mut(&id) else { return };
         call.pending_2xx.retain(|p| !(p.leg == leg && p.seq == seq));
+        // A re-INVITE without SDP: the requester's answer, anchored, goes in
+        // the far leg's ACK.
+        if let Some((far, far_seq)) = call.reinvite_ack.filter(|(far, _)| *far == leg.other()) {
+            call.reinvite_ack = None;
+            let ct = ack.header_value(HeaderName::ContentType).unwrap_or("application/sdp").to_owned();
+            match self.media_body(now, id, leg, &ct, ack.body(), false) {
+                Ok(answer) if !answer.is_empty() => {
+                    let answer = answer.into_owned();
+                    self.ack_leg(id, far, far_seq, Some(&answer));
+                }
+                Ok(_) | Err(_) => {
+                    // No answer to the far side's offer, or one that cannot
+                    // be taken: the media of the call is gone.
+                    self.ack_leg(id, far, far_seq, None);
+                    let reason = "SIP;cause=488;text=\"no usable answer to the re-INVITE's offer\"";
+                    self.send_bye_with(now, id, far, None, Some(reason));
+                    self.send_bye_with(now, id, leg, None, Some(reason));
+                    self.end_call(id, 488, "no usable answer to the re-INVITE's offer");
+                }
+            }
+            return;
+        }
         // A late offer: the caller's answer, anchored, goes in B's ACK.
         if leg != Leg::A {
             return;
@@ -1017,6 +1065,10 @@ impl Gateway {
             // which will not come: ACK it (without one) before the BYE, or
             // B would retransmit it for 32 s more.
             let reason = Some("SIP;cause=408;text=\"no ACK for the 2xx\"");
+            if let Some((far, far_seq)) = call.reinvite_ack.take() {
+                self.ack_leg(id, far, far_seq, None);
+            }
+            let Some(call) = self.calls.get_mut(&id) else { return };
             if let Some(idx) = call.late_offer_ack.take() {
                 self.ack_b(id, idx, None);
                 self.send_bye_with(now, id, Leg::B, Some(idx), reason);

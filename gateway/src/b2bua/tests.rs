@@ -389,6 +389,30 @@ fn teams_answers_pcmu(gw: &mut Gateway, to_teams: &Message) -> Message {
     to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 toward the operator")
 }
 
+/// The operator's re-INVITE (CSeq 2) in the dialog whose gateway tag is
+/// `tag`: with the PCMU offer, or without SDP.
+fn op_reinvite(tag: &str, with_sdp: bool) -> String {
+    let r = op_invite()
+        .replace("INVITE sip:+14255550100@sbc.example.com", "INVITE sip:sbc.example.com")
+        .replace("To: <sip:+14255550100@sbc.example.com>", &format!("To: <sip:+14255550100@sbc.example.com>;tag={tag}"))
+        .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
+        .replace("z9hG4bKop1", "z9hG4bKop-re");
+    if with_sdp {
+        return r;
+    }
+    r.replace("Content-Type: application/sdp\r\n", "")
+        .replace(&format!("Content-Length: {}\r\n\r\n{SDP}", SDP.len()), "Content-Length: 0\r\n\r\n")
+}
+
+/// The operator's ACK (no body) of the gateway's 2xx with CSeq `seq`.
+fn op_ack(tag: &str, seq: u32) -> Bytes {
+    Bytes::from(format!(
+        "ACK sip:sbc.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKack{seq}\r\nMax-Forwards: 70\r\n\
+From: \"Alice\" <sip:+14255550199@op.example>;tag=op-a\r\nTo: <sip:+14255550100@sbc.example.com>;tag={tag}\r\n\
+Call-ID: op-call-1@192.0.2.10\r\nCSeq: {seq} ACK\r\nContent-Length: 0\r\n\r\n"
+    ))
+}
+
 /// The port of an SDP's first m=audio line.
 fn audio_port(sdp: &str) -> u16 {
     sdp.lines()
@@ -529,12 +553,7 @@ fn a_re_invite_answered_outside_the_offer_ends_the_call_cleanly() {
     let to_op = teams_answers_pcmu(&mut gw, &to_teams);
     let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
     // The operator re-INVITEs (PCMU); Teams answers G.729, which it was not offered.
-    let reinvite = op_invite()
-        .replace("INVITE sip:+14255550100@sbc.example.com", "INVITE sip:sbc.example.com")
-        .replace("To: <sip:+14255550100@sbc.example.com>", &format!("To: <sip:+14255550100@sbc.example.com>;tag={tag}"))
-        .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
-        .replace("z9hG4bKop1", "z9hG4bKop-re");
-    gw.handle_datagram(ms(100), addr(OP), Bytes::from(reinvite));
+    gw.handle_datagram(ms(100), addr(OP), Bytes::from(op_reinvite(&tag, true)));
     let o = out(&mut gw);
     let re_b = to(&o, TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Invite)).expect("re-INVITE to Teams");
     let bad = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000 RTP/AVP 0", "50000 RTP/AVP 18");
@@ -594,12 +613,7 @@ fn an_answered_call_without_media_for_the_timeout_is_hung_up() {
     let to_op = teams_answers_pcmu(&mut gw, &to_teams);
     let a_port = audio_port(&String::from_utf8_lossy(to_op.body()));
     let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
-    let ack = format!(
-        "ACK sip:sbc.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKack1\r\nMax-Forwards: 70\r\n\
-From: \"Alice\" <sip:+14255550199@op.example>;tag=op-a\r\nTo: <sip:+14255550100@sbc.example.com>;tag={tag}\r\n\
-Call-ID: op-call-1@192.0.2.10\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
-    );
-    gw.handle_datagram(ms(60), addr(OP), Bytes::from(ack));
+    gw.handle_datagram(ms(60), addr(OP), op_ack(&tag, 1));
     let _ = events(&mut gw);
     let mut sent = Vec::new();
     let run_to = |gw: &mut Gateway, until: u64, sent: &mut Vec<(SocketAddr, Message)>| {
@@ -663,4 +677,34 @@ fn an_inband_dtmf_side_is_taken_at_its_g711() {
     let to_op = teams_answers_pcmu(&mut gw, &to_teams);
     let answer = String::from_utf8_lossy(to_op.body()).into_owned();
     assert!(answer.lines().any(|l| l.starts_with("m=audio ") && l.ends_with(" RTP/AVP 0")), "{answer}");
+}
+
+/// A re-INVITE without SDP whose requester then ACKs Teams' offer without
+/// an answer: Teams' 200 is ACKed (it waited for the answer) and both
+/// sides are hung up with the reason, rather than left with media nobody
+/// agreed on.
+#[test]
+fn a_re_invite_without_sdp_left_unanswered_ends_the_call_cleanly() {
+    let mut gw = Gateway::new(media_config(), 21);
+    let to_teams = start(&mut gw);
+    let to_op = teams_answers_pcmu(&mut gw, &to_teams);
+    let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
+    gw.handle_datagram(ms(100), addr(OP), Bytes::from(op_reinvite(&tag, false)));
+    let re_b = to(&out(&mut gw), TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Invite)).expect("re-INVITE");
+    assert!(re_b.body().is_empty(), "an SDP-less re-INVITE stays one");
+    let offer = SDP.replace("192.0.2.10", "52.114.7.7").replace("30000", "50000");
+    teams_answers(&mut gw, &re_b, None, &offer, 150);
+    let o = out(&mut gw);
+    let ok = to(&o, OP).into_iter().find(|m| m.status() == Some(200)).expect("200 with the offer toward the operator");
+    assert!(!ok.body().is_empty());
+    assert!(!to(&o, TEAMS[0]).iter().any(|m| m.method() == Some(Method::Ack)), "Teams' ACK waits for the answer");
+    // The operator ACKs without an answer.
+    gw.handle_datagram(ms(200), addr(OP), op_ack(&tag, 2));
+    let o = out(&mut gw);
+    let toward_teams: Vec<Method> = to(&o, TEAMS[0]).iter().filter_map(Message::method).collect();
+    assert_eq!(toward_teams, vec![Method::Ack, Method::Bye]);
+    let bye = to(&o, OP).into_iter().find(|m| m.method() == Some(Method::Bye)).expect("BYE toward the operator");
+    let reason = bye.headers_by_name("Reason").next().map(|h| h.value.to_owned()).unwrap_or_default();
+    assert!(reason.contains("cause=488"), "{reason}");
+    assert_eq!((gw.active_calls(), gw.media_streams()), (0, 0));
 }
