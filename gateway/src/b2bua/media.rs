@@ -119,18 +119,9 @@ impl Gateway {
         opened: &mut Vec<StreamId>,
     ) -> Result<Vec<u8>, MediaReject> {
         let mut sdp = Sdp::parse(body).map_err(MediaReject::not_acceptable)?;
-        // Hold (for the media timeout): the first stream not sendrecv. On
-        // a change the quiet time counts from now (a resumed side may take
-        // a moment to send) and the due check is looked at again at once.
+        // Hold (for the media timeout), as the answer settles it: its first
+        // stream not sendrecv (an offer the far side refuses changes nothing).
         let held = sdp.media_direction(0).is_some_and(|d| d != crate::media::sdp::Direction::SendRecv);
-        if let Some(c) = self.calls.get_mut(&id) {
-            if c.media_hold != held {
-                c.media_since = c.media_since.max(now);
-                c.media_check = c.media_check.map(|_| now);
-            }
-            c.media_hold = held;
-        }
-        self.schedule(id);
         let to = from.other();
         let pending = self.calls.get(&id).map(|c| c.media_offer.clone()).unwrap_or_default();
         let answering = !request && pending.from == Some(to);
@@ -312,8 +303,16 @@ impl Gateway {
             c.media_streams = streams;
             if !answering {
                 c.media_offer = PendingOffer { from: Some(from), lines, ptimes };
+            } else if c.media_hold != held {
+                // On a change the quiet time counts from now (a resumed side
+                // may take a moment to send), and the due check is looked at
+                // again at once.
+                c.media_hold = held;
+                c.media_since = c.media_since.max(now);
+                c.media_check = c.media_check.map(|_| now);
             }
         }
+        self.schedule(id);
         sdp.set_connection(Connection::from_ip(media_ip));
         let o = sdp.origin_mut();
         let c = Connection::from_ip(media_ip);
