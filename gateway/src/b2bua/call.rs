@@ -107,7 +107,7 @@ pub(super) struct Call {
     /// is expected (the answer).
     pub(super) media_check: Option<Time>,
     pub(super) media_since: Time,
-    /// The last SDP's first stream is not sendrecv (hold).
+    /// The last settled answer's first stream is not sendrecv (hold).
     pub(super) media_hold: bool,
     /// This call's entry in `Gateway::call_deadlines`, if any.
     pub(super) timer_key: Option<Time>,

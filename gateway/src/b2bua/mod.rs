@@ -86,7 +86,7 @@ pub struct MediaConfig {
     /// An answered call whose relay received nothing (RTP or RTCP, from
     /// either leg) for this long is hung up (`None`: never).
     pub timeout: Option<Duration>,
-    /// The same while the call is on hold (the last SDP's first stream
+    /// The same while the call is on hold (the last settled answer's first stream
     /// not sendrecv: the held side, often both, may send nothing).
     pub hold_timeout: Option<Duration>,
 }
