@@ -107,6 +107,8 @@ pub(super) struct Call {
     /// is expected (the answer).
     pub(super) media_check: Option<Time>,
     pub(super) media_since: Time,
+    /// Answered with anchored media and a media or hold timeout set.
+    pub(super) media_armed: bool,
     /// The last settled answer's first stream is not sendrecv (hold).
     pub(super) media_hold: bool,
     /// This call's entry in `Gateway::call_deadlines`, if any.
@@ -244,6 +246,7 @@ impl Gateway {
             pending_2xx: Vec::new(),
             media_check: None,
             media_since: Time::ZERO,
+            media_armed: false,
             media_hold: false,
             timer_key: None,
             span: tracing::Span::none(),
@@ -767,13 +770,15 @@ impl Gateway {
                     }
                     return;
                 }
-                let timeout = self.cfg.media.as_ref().and_then(|m| m.timeout);
+                let timeouts = self.cfg.media.as_ref().is_some_and(|m| m.timeout.or(m.hold_timeout).is_some());
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.b_answered = Some(idx);
                     c.phase = Phase::Answered;
                     c.failover_at = None;
                     c.media_since = now;
-                    c.media_check = timeout.filter(|_| !c.media_streams.is_empty()).map(|t| now + t);
+                    c.media_armed = timeouts && !c.media_streams.is_empty();
+                    // Looked at once now, which sets the real deadline.
+                    c.media_check = c.media_armed.then_some(now);
                 }
                 self.relay_to_a(now, id, &resp);
                 // (Unless the answer could not be taken and the call ended.)
@@ -919,10 +924,10 @@ impl Gateway {
         use crate::media::relay::Side as S;
         let since = heard(S::A).min(heard(S::B));
         let Some(limit) = (if call.media_hold { m.hold_timeout } else { m.timeout }) else {
-            // On hold without a hold timeout: look again at the normal
-            // timeout, in case the call is resumed.
+            // No timeout in this state (on hold or not): nothing to look at
+            // until the state changes (which looks again at once).
             if let Some(c) = self.calls.get_mut(&id) {
-                c.media_check = m.timeout.map(|t| now + t);
+                c.media_check = None;
             }
             return false;
         };

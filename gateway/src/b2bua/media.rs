@@ -309,7 +309,7 @@ impl Gateway {
                 // again at once.
                 c.media_hold = held;
                 c.media_since = c.media_since.max(now);
-                c.media_check = c.media_check.map(|_| now);
+                c.media_check = c.media_armed.then_some(now);
             }
         }
         self.schedule(id);

@@ -708,3 +708,43 @@ fn a_re_invite_without_sdp_left_unanswered_ends_the_call_cleanly() {
     assert!(reason.contains("cause=488"), "{reason}");
     assert_eq!((gw.active_calls(), gw.media_streams()), (0, 0));
 }
+
+/// With only a hold timeout set (`timeout_s = 0`), a call is never hung
+/// up for silence while not held, and is once held and silent for the
+/// hold timeout (the state comes from the answer that settled the hold).
+#[test]
+fn only_a_hold_timeout_applies_to_held_calls_only() {
+    let mut cfg = media_config();
+    if let Some(m) = cfg.media.as_mut() {
+        (m.timeout, m.hold_timeout) = (None, Some(Duration::from_secs(100)));
+    }
+    let mut gw = Gateway::new(cfg, 22);
+    let to_teams = start(&mut gw);
+    let to_op = teams_answers_pcmu(&mut gw, &to_teams);
+    let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
+    gw.handle_datagram(ms(60), addr(OP), op_ack(&tag, 1));
+    let mut sent = Vec::new();
+    let run_to = |gw: &mut Gateway, until: u64, sent: &mut Vec<(SocketAddr, Message)>| {
+        while let Some(t) = gw.poll_timeout().map(|t| t.as_nanos() / 1_000_000).filter(|&t| t <= until) {
+            gw.handle_timeout(ms(t));
+            sent.extend(out(gw));
+        }
+    };
+    run_to(&mut gw, 300_000, &mut sent);
+    assert!(sent.iter().all(|(_, m)| m.method() != Some(Method::Bye)), "not held: no media timeout");
+    // The operator holds (sendonly), Teams answers recvonly.
+    let hold =
+        op_reinvite(&tag, true).replace("m=audio 30000 RTP/AVP 0\r\n", "m=audio 30000 RTP/AVP 0\r\na=sendonly\r\n");
+    let hold = hold.replace(&format!("Content-Length: {}", SDP.len()), &format!("Content-Length: {}", SDP.len() + 12));
+    gw.handle_datagram(ms(300_001), addr(OP), Bytes::from(hold));
+    let re_b = to(&out(&mut gw), TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Invite)).expect("re-INVITE");
+    let held =
+        SDP.replace("192.0.2.10", "52.114.7.7").replace("30000 RTP/AVP 0\r\n", "50000 RTP/AVP 0\r\na=recvonly\r\n");
+    teams_answers(&mut gw, &re_b, None, &held, 300_010);
+    gw.handle_datagram(ms(300_020), addr(OP), op_ack(&tag, 2));
+    run_to(&mut gw, 400_000, &mut sent);
+    assert!(sent.iter().all(|(_, m)| m.method() != Some(Method::Bye)), "held for less than the hold timeout");
+    run_to(&mut gw, 400_020, &mut sent);
+    assert!(sent.iter().any(|(_, m)| m.method() == Some(Method::Bye)), "held and silent for 100 s: hung up");
+    assert_eq!(gw.active_calls(), 0);
+}
