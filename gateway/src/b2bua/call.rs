@@ -981,16 +981,30 @@ impl Gateway {
         let other = leg.other();
         if method == Method::Bye {
             self.respond(now, tx, 200, "OK", None, &[]);
+            let (mut late, mut reinvite) = (None, None);
             if let Some(c) = self.calls.get_mut(&id) {
                 c.phase = Phase::Ending;
                 c.pending_2xx.clear();
+                (late, reinvite) = (c.late_offer_ack.take(), c.reinvite_ack.take());
+            }
+            // A 2xx still waiting for an answer is ACKed before the BYE.
+            if let Some(idx) = late {
+                self.ack_b(id, idx, None);
+            }
+            if let Some((far, far_seq)) = reinvite {
+                self.ack_leg(id, far, far_seq, None);
             }
             let has_other = self.calls.get(&id).is_some_and(|c| match other {
                 Leg::A => c.a_dialog.is_some(),
                 Leg::B => c.b_answered.is_some(),
             });
             if has_other {
-                self.send_bye(now, id, other, None);
+                // The hanging-up side's reason (RFC 3326) goes on with it.
+                // (A folded value is unfolded: one header line out.)
+                let reasons: Vec<String> =
+                    req.headers_by_name("Reason").map(|h| h.value.replace(['\r', '\n'], " ")).collect();
+                let reason = (!reasons.is_empty()).then(|| reasons.join(", "));
+                self.send_bye_with(now, id, other, None, reason.as_deref());
             } else {
                 self.end_call(id, 200, "hung up");
             }

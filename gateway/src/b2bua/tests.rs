@@ -413,6 +413,22 @@ Call-ID: op-call-1@192.0.2.10\r\nCSeq: {seq} ACK\r\nContent-Length: 0\r\n\r\n"
     ))
 }
 
+/// The gateway's To tag toward the operator, from its 200.
+fn op_tag(to_op: &Message) -> String {
+    to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default()
+}
+
+/// An outbound call answered by Teams (PCMU) and ACKed by the operator:
+/// Teams' INVITE, the 200 toward the operator, and the operator dialog's
+/// gateway tag.
+fn answered_call(gw: &mut Gateway) -> (Message, Message, String) {
+    let to_teams = start(gw);
+    let to_op = teams_answers_pcmu(gw, &to_teams);
+    let tag = op_tag(&to_op);
+    gw.handle_datagram(ms(60), addr(OP), op_ack(&tag, 1));
+    (to_teams, to_op, tag)
+}
+
 /// The port of an SDP's first m=audio line.
 fn audio_port(sdp: &str) -> u16 {
     sdp.lines()
@@ -551,7 +567,7 @@ fn a_re_invite_answered_outside_the_offer_ends_the_call_cleanly() {
     let mut gw = Gateway::new(media_config(), 17);
     let to_teams = start(&mut gw);
     let to_op = teams_answers_pcmu(&mut gw, &to_teams);
-    let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
+    let tag = op_tag(&to_op);
     // The operator re-INVITEs (PCMU); Teams answers G.729, which it was not offered.
     gw.handle_datagram(ms(100), addr(OP), Bytes::from(op_reinvite(&tag, true)));
     let o = out(&mut gw);
@@ -609,11 +625,8 @@ fn a_late_offer_never_acked_by_the_caller_acks_teams_before_the_bye() {
 #[test]
 fn an_answered_call_without_media_for_the_timeout_is_hung_up() {
     let mut gw = Gateway::new(media_config(), 19);
-    let to_teams = start(&mut gw);
-    let to_op = teams_answers_pcmu(&mut gw, &to_teams);
+    let (to_teams, to_op, _) = answered_call(&mut gw);
     let a_port = audio_port(&String::from_utf8_lossy(to_op.body()));
-    let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
-    gw.handle_datagram(ms(60), addr(OP), op_ack(&tag, 1));
     let _ = events(&mut gw);
     let mut sent = Vec::new();
     let run_to = |gw: &mut Gateway, until: u64, sent: &mut Vec<(SocketAddr, Message)>| {
@@ -688,7 +701,7 @@ fn a_re_invite_without_sdp_left_unanswered_ends_the_call_cleanly() {
     let mut gw = Gateway::new(media_config(), 21);
     let to_teams = start(&mut gw);
     let to_op = teams_answers_pcmu(&mut gw, &to_teams);
-    let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
+    let tag = op_tag(&to_op);
     gw.handle_datagram(ms(100), addr(OP), Bytes::from(op_reinvite(&tag, false)));
     let re_b = to(&out(&mut gw), TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Invite)).expect("re-INVITE");
     assert!(re_b.body().is_empty(), "an SDP-less re-INVITE stays one");
@@ -719,10 +732,7 @@ fn only_a_hold_timeout_applies_to_held_calls_only() {
         (m.timeout, m.hold_timeout) = (None, Some(Duration::from_secs(100)));
     }
     let mut gw = Gateway::new(cfg, 22);
-    let to_teams = start(&mut gw);
-    let to_op = teams_answers_pcmu(&mut gw, &to_teams);
-    let tag = to_op.to().ok().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
-    gw.handle_datagram(ms(60), addr(OP), op_ack(&tag, 1));
+    let (_, _, tag) = answered_call(&mut gw);
     let mut sent = Vec::new();
     let run_to = |gw: &mut Gateway, until: u64, sent: &mut Vec<(SocketAddr, Message)>| {
         while let Some(t) = gw.poll_timeout().map(|t| t.as_nanos() / 1_000_000).filter(|&t| t <= until) {
@@ -747,4 +757,20 @@ fn only_a_hold_timeout_applies_to_held_calls_only() {
     run_to(&mut gw, 400_020, &mut sent);
     assert!(sent.iter().any(|(_, m)| m.method() == Some(Method::Bye)), "held and silent for 100 s: hung up");
     assert_eq!(gw.active_calls(), 0);
+}
+
+/// A BYE's Reason (RFC 3326) goes on to the other side with the BYE the
+/// gateway sends there (the disconnect cause reaches the other network).
+#[test]
+fn the_reason_of_a_bye_crosses_to_the_other_side() {
+    let mut gw = Gateway::new(media_config(), 23);
+    let (_, _, tag) = answered_call(&mut gw);
+    let bye = String::from_utf8_lossy(&op_ack(&tag, 2))
+        .replace("ACK sip:", "BYE sip:")
+        .replace("CSeq: 2 ACK", "CSeq: 2 BYE\r\nReason: Q.850;cause=16;text=\"Normal call clearing\"");
+    gw.handle_datagram(ms(1000), addr(OP), Bytes::from(bye));
+    let o = out(&mut gw);
+    let bye_b = to(&o, TEAMS[0]).into_iter().find(|m| m.method() == Some(Method::Bye)).expect("BYE toward Teams");
+    let reason = bye_b.headers_by_name("Reason").next().map(|h| h.value.to_owned());
+    assert_eq!(reason.as_deref(), Some("Q.850;cause=16;text=\"Normal call clearing\""));
 }
