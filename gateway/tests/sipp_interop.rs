@@ -160,6 +160,23 @@ Content-Length: 0
     };
 }
 
+/// A SIPp UAS's 200 OK with SDP to the INVITE just received, up to the
+/// blank line before the body.
+macro_rules! answer_head {
+    () => {
+        "SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+"
+    };
+}
+
 /// A SIPp UAS that answers G.711 A-law and telephone-event, as the
 /// `uac_pcap` caller offers.
 const UAS_PCMA: &str = concat!(
@@ -177,16 +194,9 @@ const UAS_PCMA: &str = concat!(
       Content-Length: 0
   ]]></send>
   <send retrans="500"><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
+"#,
+    answer_head!(),
+    r#"
       v=0
       o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
       s=-
@@ -433,17 +443,9 @@ const UAS_SILENT: &str = concat!(
 <scenario name="silent uas">
   <recv request="INVITE"/>
   <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
 "#,
+    answer_head!(),
+    "\n",
     silent_sdp!(),
     r#"]]></send>
   <recv request="ACK"/>
