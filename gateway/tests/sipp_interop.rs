@@ -160,20 +160,30 @@ Content-Length: 0
     };
 }
 
-/// A SIPp UAS's 200 OK with SDP to the INVITE just received, up to the
-/// blank line before the body.
-macro_rules! answer_head {
-    () => {
-        "SIP/2.0 200 OK
+/// A SIPp UAS's response (`$status`, e.g. "180 Ringing") to the INVITE
+/// just received, in its dialog, up to its Content-Length.
+macro_rules! uas_head {
+    ($status:literal) => {
+        concat!(
+            "SIP/2.0 ",
+            $status,
+            "
 [last_Via:]
 [last_From:]
 [last_To:];tag=[pid]SIPpTag01[call_number]
 [last_Call-ID:]
 [last_CSeq:]
 Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
 "
+        )
+    };
+}
+
+/// A SIPp UAS's 200 OK with SDP to the INVITE just received, up to the
+/// blank line before the body.
+macro_rules! answer_head {
+    () => {
+        concat!(uas_head!("200 OK"), "Content-Type: application/sdp\nContent-Length: [len]\n")
     };
 }
 
@@ -184,14 +194,9 @@ const UAS_PCMA: &str = concat!(
 <scenario name="UAS answering PCMA and telephone-event">
   <recv request="INVITE" crlf="true"/>
   <send><![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
+"#,
+    uas_head!("180 Ringing"),
+    r#"Content-Length: 0
   ]]></send>
   <send retrans="500"><![CDATA[
 "#,

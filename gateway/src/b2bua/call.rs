@@ -107,8 +107,6 @@ pub(super) struct Call {
     /// is expected (the answer).
     pub(super) media_check: Option<Time>,
     pub(super) media_since: Time,
-    /// Answered with anchored media and a media or hold timeout set.
-    pub(super) media_armed: bool,
     /// The last settled answer's first stream is not sendrecv (hold).
     pub(super) media_hold: bool,
     /// This call's entry in `Gateway::call_deadlines`, if any.
@@ -155,6 +153,13 @@ impl Call {
         if !is_reliable(&self.peer(leg)) {
             self.pending_2xx.push(Pending2xx { leg, seq, data, next: now + t1, interval: t1, give_up: now + t64 });
         }
+    }
+
+    /// Whether its media is watched for inactivity: answered, with anchored
+    /// media, and a media or hold timeout configured (`media`).
+    pub(super) fn media_watched(&self, media: Option<&super::MediaConfig>) -> bool {
+        let timeouts = media.is_some_and(|m| m.timeout.or(m.hold_timeout).is_some());
+        timeouts && self.phase == Phase::Answered && !self.media_streams.is_empty()
     }
 
     pub(super) fn next_deadline(&self) -> Option<Time> {
@@ -246,7 +251,6 @@ impl Gateway {
             pending_2xx: Vec::new(),
             media_check: None,
             media_since: Time::ZERO,
-            media_armed: false,
             media_hold: false,
             timer_key: None,
             span: tracing::Span::none(),
@@ -770,15 +774,13 @@ impl Gateway {
                     }
                     return;
                 }
-                let timeouts = self.cfg.media.as_ref().is_some_and(|m| m.timeout.or(m.hold_timeout).is_some());
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.b_answered = Some(idx);
                     c.phase = Phase::Answered;
                     c.failover_at = None;
                     c.media_since = now;
-                    c.media_armed = timeouts && !c.media_streams.is_empty();
                     // Looked at once now, which sets the real deadline.
-                    c.media_check = c.media_armed.then_some(now);
+                    c.media_check = c.media_watched(self.cfg.media.as_ref()).then_some(now);
                 }
                 self.relay_to_a(now, id, &resp);
                 // (Unless the answer could not be taken and the call ended.)

@@ -94,12 +94,11 @@ impl Gateway {
         body: &'a [u8],
         request: bool,
     ) -> Result<Cow<'a, [u8]>, MediaReject> {
-        let Some(media_ip) = self.cfg.media.as_ref().map(|m| m.address) else { return Ok(Cow::Borrowed(body)) };
-        if body.is_empty() || !is_sdp(content_type) {
+        if self.cfg.media.is_none() || body.is_empty() || !is_sdp(content_type) {
             return Ok(Cow::Borrowed(body));
         }
         let mut opened = Vec::new();
-        let r = self.rewrite_sdp(now, id, from, body, request, media_ip, &mut opened);
+        let r = self.rewrite_sdp(now, id, from, body, request, &mut opened);
         if r.is_err() {
             // Nothing half-set-up: streams opened for a refused SDP go back.
             self.close_media(&opened);
@@ -107,7 +106,7 @@ impl Gateway {
         r.map(Cow::Owned)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `body` anchored at the media address (as is without `[media]`).
     fn rewrite_sdp(
         &mut self,
         now: Time,
@@ -115,9 +114,9 @@ impl Gateway {
         from: Leg,
         body: &[u8],
         request: bool,
-        media_ip: IpAddr,
         opened: &mut Vec<StreamId>,
     ) -> Result<Vec<u8>, MediaReject> {
+        let Some(media_ip) = self.cfg.media.as_ref().map(|m| m.address) else { return Ok(body.to_vec()) };
         let mut sdp = Sdp::parse(body).map_err(MediaReject::not_acceptable)?;
         // Hold (for the media timeout), as the answer settles it: its first
         // stream not sendrecv (an offer the far side refuses changes nothing).
@@ -309,7 +308,7 @@ impl Gateway {
                 // again at once.
                 c.media_hold = held;
                 c.media_since = c.media_since.max(now);
-                c.media_check = c.media_armed.then_some(now);
+                c.media_check = c.media_watched(self.cfg.media.as_ref()).then_some(now);
             }
         }
         self.schedule(id);
