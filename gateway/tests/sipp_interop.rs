@@ -54,6 +54,22 @@ fn wait_for_listener(port: u16) {
     panic!("nothing listens on {port}");
 }
 
+/// DIR/gateway.toml: the gateway on 127.0.0.1 (SIP, operator, one Teams
+/// proxy at the given ports, over `transport`), then `extra` sections.
+fn write_config(dir: &std::path::Path, (gw, op, teams): (u16, u16, u16), transport: &str, extra: &str) -> PathBuf {
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nfqdn = \"127.0.0.1\"\nlisten = \"127.0.0.1:{gw}\"\nseed = 7\n\
+[operator]\naddress = \"127.0.0.1:{op}\"\ntransport = \"{transport}\"\n\
+[teams]\nproxies = [ {{ address = \"127.0.0.1:{teams}\", transport = \"{transport}\" }} ]\n{extra}"
+        ),
+    )
+    .expect("config");
+    config
+}
+
 /// `gateway run --config CONFIG`, logging to DIR/gateway.log, once it listens on `port`.
 fn start_gateway(dir: &std::path::Path, config: &std::path::Path, port: u16) -> Kill {
     let gw_log = std::fs::File::create(dir.join("gateway.log")).expect("log");
@@ -74,16 +90,7 @@ fn run_calls(transport: &str, sipp_mode: &[&str]) {
     let (gw_port, op_port, teams_port) = (free_port(), free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("bridgehead-sipp-{transport}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sip]\nfqdn = \"127.0.0.1\"\nlisten = \"127.0.0.1:{gw_port}\"\nseed = 7\n\
-[operator]\naddress = \"127.0.0.1:{op_port}\"\ntransport = \"{transport}\"\n\
-[teams]\nproxies = [ {{ address = \"127.0.0.1:{teams_port}\", transport = \"{transport}\" }} ]\n"
-        ),
-    )
-    .expect("config");
+    let config = write_config(&dir, (gw_port, op_port, teams_port), transport, "");
     let mut gateway = start_gateway(&dir, &config, gw_port);
     let teams_port_s = teams_port.to_string();
     let _uas = Kill(
@@ -298,18 +305,9 @@ fn pcap_call_through_gateway(
             .expect("sip-tester's pcaps (Debian package sip-tester)");
     }
     std::fs::write(dir.join("uas_pcma.xml"), uas_xml).expect("scenario");
-    let config = dir.join("gateway.toml");
     let address = if media_policy.contains("bind =") { "" } else { "address = \"127.0.0.1\"\n" };
-    std::fs::write(
-        &config,
-        format!(
-            "[sip]\nfqdn = \"127.0.0.1\"\nlisten = \"127.0.0.1:{gw_port}\"\nseed = 7\n\
-[operator]\naddress = \"127.0.0.1:{op_port}\"\ntransport = \"udp\"\n\
-[teams]\nproxies = [ {{ address = \"127.0.0.1:{teams_port}\", transport = \"udp\" }} ]\n\
-[media]\n{address}port_min = {relay_min}\nport_max = {relay_max}\n{media_policy}"
-        ),
-    )
-    .expect("config");
+    let media = format!("[media]\n{address}port_min = {relay_min}\nport_max = {relay_max}\n{media_policy}");
+    let config = write_config(&dir, (gw_port, op_port, teams_port), "udp", &media);
     let capture = dir.join("lo.pcap");
     let mut tshark = Kill(
         Command::new("tshark")
@@ -471,17 +469,9 @@ fn sipp_call_without_media_is_hung_up_after_the_media_timeout() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     std::fs::write(dir.join("uac.xml"), UAC_SILENT).expect("scenario");
     std::fs::write(dir.join("uas.xml"), UAS_SILENT).expect("scenario");
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sip]\nfqdn = \"127.0.0.1\"\nlisten = \"127.0.0.1:{gw_port}\"\nseed = 7\n\
-[operator]\naddress = \"127.0.0.1:{op_port}\"\ntransport = \"udp\"\n\
-[teams]\nproxies = [ {{ address = \"127.0.0.1:{teams_port}\", transport = \"udp\" }} ]\n\
-[media]\naddress = \"127.0.0.1\"\nport_min = {relay_min}\nport_max = {relay_max}\ntimeout_s = 2\n"
-        ),
-    )
-    .expect("config");
+    let media =
+        format!("[media]\naddress = \"127.0.0.1\"\nport_min = {relay_min}\nport_max = {relay_max}\ntimeout_s = 2\n");
+    let config = write_config(&dir, (gw_port, op_port, teams_port), "udp", &media);
     let _gateway = start_gateway(&dir, &config, gw_port);
     let mut uas = Kill(
         Command::new(sipp())
